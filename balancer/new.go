@@ -39,3 +39,14 @@ func New(backends []configs.Backend, opts Options) (*Pool, error) {
 	}
 	return p, nil
 }
+
+// OptionsFor gathers a location's pool settings from the configuration:
+// its policy (or the global algorithm) and policy options, and the most
+// specific health check among global, service and backend.
+func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location) Options {
+	policy := loc.LBPolicy
+	if policy == "" {
+		policy = cfg.Algorithm
+	}
+	return Options{Policy: policy}
+}
