@@ -42,6 +42,15 @@ test: vet plugins
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m ./adapter/... ./balancer/... ./fastproxy/... ./pluginhost/...
 
+# bench runs the load benchmarks next to net/http + httputil.ReverseProxy
+# and prints a benchstat table (under 10 minutes on 2 cores).
+bench: deps plugins
+	./bench/run.sh
+
+# loadtest runs wrk against the built binary pinned to one core.
+loadtest: build
+	./bench/loadtest.sh
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
