@@ -1,0 +1,47 @@
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// Client returns the TLS configuration for an https backend.
+//
+// The server name sent and verified is b.SNI, or serverName (normally the
+// URL's host) when SNI is empty. b.CAFile, when set, replaces the system
+// roots with the PEM certificates it holds; a file without any is an error.
+// b.SkipTLSVerify turns verification off and is logged as a warning through
+// slog.Default(), since it makes the backend connection open to
+// interception. Sessions are resumed through a per-backend cache, so
+// reconnects skip the full handshake. Call it once per backend at start-up.
+func Client(b configs.Backend, serverName string) (*tls.Config, error) {
+	cfg := &tls.Config{
+		ServerName:         serverName,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(0),
+	}
+	if b.SNI != "" {
+		cfg.ServerName = b.SNI
+	}
+	if b.CAFile != "" {
+		pem, err := os.ReadFile(b.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: ca_file: %w", b.URL, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("backend %s: ca_file %s holds no PEM certificate", b.URL, b.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if b.SkipTLSVerify {
+		cfg.InsecureSkipVerify = true
+		slog.Warn("skip_tls_verify: the backend's certificate is not verified", "backend", b.URL)
+	}
+	return cfg, nil
+}
