@@ -1,6 +1,51 @@
 package fastproxy
 
-import "github.com/valyala/fasthttp"
+import (
+	"errors"
+	"net"
+	"os"
+
+	"github.com/spillway-lb/spillway/balancer"
+	"github.com/valyala/fasthttp"
+)
+
+// Error bodies, one short line each.
+const (
+	msgBadGateway         = "502 Bad Gateway: the backend did not answer"
+	msgGatewayTimeout     = "504 Gateway Timeout: the backend took too long"
+	msgServiceUnavailable = "503 Service Unavailable: no backend available"
+	msgNotFound           = "404 Not Found: no service for this host or path"
+)
+
+// statusFor is the one place a forwarding error becomes a status: no
+// backend to try is 503, a timeout 504, and anything else (refused, reset,
+// closed without answering, a malformed answer) 502.
+func statusFor(err error) (int, string) {
+	switch {
+	case errors.Is(err, balancer.ErrNoBackend), errors.Is(err, balancer.ErrBusy),
+		errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fasthttp.StatusServiceUnavailable, msgServiceUnavailable
+	case isTimeout(err):
+		return fasthttp.StatusGatewayTimeout, msgGatewayTimeout
+	default:
+		return fasthttp.StatusBadGateway, msgBadGateway
+	}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isConnectError reports that no connection to the backend could be
+// opened, so nothing of the request was sent.
+func isConnectError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
 
 // writeError answers the client with status and a short plain-text body,
 // replacing whatever the response held. It is the one place error answers

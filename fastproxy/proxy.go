@@ -1,22 +1,238 @@
 package fastproxy
 
 import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/spillway-lb/spillway/balancer"
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/middleware"
 	"github.com/valyala/fasthttp"
 )
 
-// proxy serves the services of one listener port.
-type proxy struct{}
-
-// newProxy builds the handler of one port from the services listening on
-// it. cfg has been through configs.Prepare.
-func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*proxy, error) {
-	return &proxy{}, nil
+// proxy serves the services of one listener port. It is built once by
+// newProxy and shared by every connection of the port; all its fields are
+// read-only after that.
+type proxy struct {
+	log        *slog.Logger
+	plugins    Plugins
+	routes     routes
+	trusted    trustedNets
+	retry      retryPolicy
+	retryAfter []byte // Retry-After value when every backend is down
 }
 
-// ServeHTTP handles one request from start to finish.
-func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {}
+// pathScratch is one request's scratch space, pooled so that mapping
+// paths and writing headers allocates nothing once warm.
+type pathScratch struct {
+	// uri is a copy of the client's raw request-target (the request's own
+	// is overwritten with each attempt's target).
+	uri    []byte
+	target []byte
+	xff    []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(pathScratch) }}
+
+func acquireScratch() *pathScratch { return scratchPool.Get().(*pathScratch) }
+
+func releaseScratch(s *pathScratch) {
+	s.uri, s.target, s.xff = s.uri[:0], s.target[:0], s.xff[:0]
+	scratchPool.Put(s)
+}
+
+// ServeHTTP handles one request from start to finish, in the order of
+// net/http/httputil.ReverseProxy: route, redirects, hop-by-hop removal,
+// middleware, plugins, forwarding headers and header rules, balancing and
+// forwarding (with retries), then the response in reverse.
+func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	sc := acquireScratch()
+	defer releaseScratch(sc)
+	req := &ctx.Request
+	sc.uri = append(sc.uri[:0], req.Header.RequestURI()...)
+	path, _ := splitRequestURI(sc.uri)
+
+	svc := p.routes.match(req.Header.Host())
+	if svc == nil {
+		writeError(ctx, fasthttp.StatusNotFound, msgNotFound)
+		return
+	}
+	if svc.httpRedirect {
+		svc.redirectHTTPS(ctx, sc)
+		return
+	}
+	loc := svc.match(path)
+	if loc == nil {
+		writeError(ctx, fasthttp.StatusNotFound, msgNotFound)
+		return
+	}
+	if loc.redirect != nil && len(path) == 1 && path[0] == '/' {
+		redirect(ctx, loc.redirect)
+		return
+	}
+
+	// Connection: close from the client is remembered before the header
+	// goes: the backend connection stays pooled, the client's is closed.
+	clientClose := req.Header.ConnectionClose()
+	stripHopByHop(&req.Header)
+	peer := peerAddr(ctx)
+	client := p.trusted.clientAddr(peer, req.Header.PeekBytes(hdrXForwardedFor))
+	if svc.mw != nil && svc.mw.Request(ctx, client) {
+		return
+	}
+	var x Exchange
+	if p.plugins != nil && svc.plugins {
+		var answered bool
+		x, answered = p.plugins.Request(ctx)
+		if x != nil {
+			defer x.Release()
+		}
+		if answered {
+			return
+		}
+	}
+	sc.xff = p.trusted.setForwarded(&req.Header, peer, ctx.IsTLS(), sc.xff)
+	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
+
+	b, err := p.roundTrip(ctx, loc, client, sc)
+	if err != nil {
+		p.fail(ctx, loc, b, err)
+		return
+	}
+
+	stripHopByHop(&ctx.Response.Header)
+	loc.rewriteLocation(ctx, loc.backends[b.Index], sc)
+	applyHeaderRules(&ctx.Response.Header, svc.headers.removeResponse, svc.headers.setResponse)
+	if x != nil {
+		x.Response(ctx)
+	}
+	if svc.mw != nil {
+		svc.mw.Response(ctx)
+	}
+	loc.pool.Stamp(ctx, b)
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+}
+
+// roundTrip balances and forwards, retrying on another backend while the
+// retry policy allows. It returns the backend that answered, or the last
+// one tried (nil when none could be picked) and the error.
+func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.Addr, sc *pathScratch) (*balancer.Backend, error) {
+	streamed := ctx.Request.IsBodyStream()
+	br := balancer.Request{Ctx: ctx, Client: client}
+	for tried := 0; ; tried++ {
+		b, err := loc.pool.Pick(&br)
+		if err != nil {
+			return br.Exclude, err
+		}
+		err = p.forward(ctx, loc, loc.backends[b.Index], sc)
+		if err == nil {
+			return b, nil
+		}
+		if !p.retry.again(&ctx.Request, streamed, err, tried) {
+			return b, err
+		}
+		p.log.Debug("retrying on another backend", "backend", b.Addr, "error", err)
+		br.Exclude = b
+	}
+}
+
+// fail answers a request that could not be forwarded, through statusFor
+// and writeError, and logs one line naming the backend.
+func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backend, err error) {
+	status, msg := statusFor(err)
+	writeError(ctx, status, msg)
+	if status == fasthttp.StatusServiceUnavailable && err == balancer.ErrNoBackend {
+		ctx.Response.Header.SetBytesKV(hdrRetryAfter, p.retryAfter)
+	}
+	addr := "none"
+	if b != nil {
+		addr = b.Addr
+	}
+	p.log.Warn("proxy error", "status", status, "backend", addr,
+		"method", string(ctx.Method()), "uri", string(ctx.Request.Header.RequestURI()), "error", err)
+}
+
+// newProxy builds the handler of one port from the services listening on
+// it. cfg has been through configs.Prepare; zero values still get the
+// documented defaults here.
+func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*proxy, error) {
+	p := &proxy{log: opts.Logger, plugins: opts.Plugins, retry: newRetryPolicy(cfg.Retry)}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	var err error
+	if p.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	p.retryAfter = []byte(fmt.Sprint(int(durationOr(cfg.PassiveHealth.Backoff, 10e9).Seconds())))
+	for _, sc := range services {
+		svc, err := p.buildService(cfg, sc)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("service %q: %w", sc.Name, err)
+		}
+		if len(svc.host) == 0 && p.routes.fallback == nil {
+			p.routes.fallback = svc
+		}
+		p.routes.services = append(p.routes.services, svc)
+	}
+	return p, nil
+}
+
+func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service, error) {
+	svc := newService(sc)
+	mw, err := middleware.New(cfg.Middleware, sc.Middleware)
+	if err != nil {
+		return nil, err
+	}
+	if !mw.Empty() {
+		svc.mw = mw
+	} else {
+		mw.Close()
+	}
+	for i := range sc.Locations {
+		lc := &sc.Locations[i]
+		l := newLocation(lc)
+		svc.locations = append(svc.locations, l)
+		if l.pool, err = balancer.New(lc.Backends, balancer.OptionsFor(cfg, sc, lc)); err != nil {
+			svc.close()
+			return nil, fmt.Errorf("location %q: %w", lc.Path, err)
+		}
+		for i, b := range l.pool.Backends() {
+			be, err := newBackend(cfg, l, b, lc.Backends[i])
+			if err != nil {
+				svc.close()
+				return nil, fmt.Errorf("backend %q: %w", lc.Backends[i].URL, err)
+			}
+			l.backends = append(l.backends, be)
+		}
+	}
+	sortLocations(svc.locations)
+	return svc, nil
+}
 
 // Close stops the port's health checks and middleware janitors and closes
 // idle backend connections.
-func (p *proxy) Close() {}
+func (p *proxy) Close() {
+	for _, s := range p.routes.services {
+		s.close()
+	}
+}
+
+func (s *service) close() {
+	if s.mw != nil {
+		s.mw.Close()
+	}
+	for _, l := range s.locations {
+		if l.pool != nil {
+			l.pool.Close()
+		}
+		for _, be := range l.backends {
+			be.hc.CloseIdleConnections()
+		}
+	}
+}

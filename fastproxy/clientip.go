@@ -1,0 +1,108 @@
+package fastproxy
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+)
+
+// trustedNets are the trusted_proxies ranges. Empty means no proxy is
+// trusted in particular and incoming X-Forwarded-* are kept as they came.
+type trustedNets []netip.Prefix
+
+// parseTrusted reads trusted_proxies; a bare address is taken as a /32 or /128.
+func parseTrusted(cidrs []string) (trustedNets, error) {
+	var t trustedNets
+	for _, s := range cidrs {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			t = append(t, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q is neither a CIDR nor an address", s)
+		}
+		t = append(t, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return t, nil
+}
+
+func (t trustedNets) contains(a netip.Addr) bool {
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAddr is the address of the TCP peer, IPv4-mapped IPv6 unmapped.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// clientAddr computes the real client once per request. Without
+// trusted_proxies it is the peer. With them, and a trusted peer, it is the
+// first untrusted address walking X-Forwarded-For from the right (the
+// leftmost one when all are trusted); an unparsable entry stops the walk,
+// since nothing left of it can be believed either.
+func (t trustedNets) clientAddr(peer netip.Addr, xff []byte) netip.Addr {
+	if len(t) == 0 || !t.contains(peer) {
+		return peer
+	}
+	client := peer
+	for len(xff) > 0 {
+		var tok []byte
+		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+			tok, xff = xff[i+1:], xff[:i]
+		} else {
+			tok, xff = xff, nil
+		}
+		a, err := netip.ParseAddr(string(bytes.TrimSpace(tok)))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap()
+		if !t.contains(client) {
+			return client
+		}
+	}
+	return client
+}
+
+// setForwarded writes X-Forwarded-For, -Proto and -Host. It runs after
+// hop-by-hop removal and plugins' request phase, so neither a client's
+// Connection header nor a plugin can remove what it adds. With
+// trusted_proxies set, the X-Forwarded-* of an untrusted peer are dropped
+// first; without, the incoming X-Forwarded-For is kept and the peer
+// appended (as nginx's $proxy_add_x_forwarded_for and httputil do).
+// Proto and Host are kept only when a trusted proxy sent them.
+func (t trustedNets) setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, tls bool, buf []byte) []byte {
+	trustedPeer := len(t) > 0 && t.contains(peer)
+	if len(t) > 0 && !trustedPeer {
+		h.DelBytes(hdrXForwardedFor)
+		h.DelBytes(hdrXForwardedProto)
+		h.DelBytes(hdrXForwardedHost)
+		h.DelBytes(hdrXForwardedPort)
+	}
+	buf = buf[:0]
+	if prior := h.PeekBytes(hdrXForwardedFor); len(prior) > 0 {
+		buf = append(append(buf, prior...), strCommaSpace...)
+	}
+	buf = peer.AppendTo(buf)
+	h.SetBytesKV(hdrXForwardedFor, buf)
+	if !trustedPeer || len(h.PeekBytes(hdrXForwardedProto)) == 0 {
+		if tls {
+			h.SetBytesKV(hdrXForwardedProto, strHTTPS)
+		} else {
+			h.SetBytesKV(hdrXForwardedProto, strHTTP)
+		}
+	}
+	if !trustedPeer || len(h.PeekBytes(hdrXForwardedHost)) == 0 {
+		h.SetBytesKV(hdrXForwardedHost, h.Host())
+	}
+	return buf
+}

@@ -1,0 +1,137 @@
+package fastproxy
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spillway-lb/spillway/balancer"
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf"
+	"github.com/valyala/fasthttp"
+)
+
+// backend is the forwarding state of one balancer.Backend: its pooled
+// keep-alive client and what path mapping and Location rewriting need.
+type backend struct {
+	b  *balancer.Backend
+	hc *fasthttp.HostClient
+	// scheme is "http" or "https", set on each outgoing request's URI so
+	// the HostClient's scheme check passes whatever the listener is.
+	scheme []byte
+	// basePath is the backend URL's path without trailing '/'.
+	basePath []byte
+	// keepPath: the backend URL's path equals the location's, so the
+	// request path is sent unchanged.
+	keepPath bool
+	// origins are "scheme://host[:port]" spellings a Location header may
+	// use to name this backend.
+	origins [][]byte
+}
+
+// newBackend builds b's HostClient from the pool and timeout settings.
+// Timeouts are idle timeouts enforced by idleConn, so a long transfer that
+// keeps moving is never cut.
+func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc configs.Backend) (*backend, error) {
+	u := b.URL
+	be := &backend{b: b, scheme: []byte(u.Scheme), basePath: []byte(strings.TrimRight(u.Path, "/"))}
+	be.keepPath = len(be.basePath) > 0 && bytes.Equal(be.basePath, l.trimmed)
+	be.origins = append(be.origins, []byte(u.Scheme+"://"+u.Host), []byte(u.Scheme+"://"+b.Addr))
+
+	connect := durationOr(cfg.Timeouts.BackendConnect, 5*time.Second)
+	idle := durationOr(cfg.Timeouts.BackendResponse, 60*time.Second)
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	hc := &fasthttp.HostClient{
+		Addr: b.Addr,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &idleConn{Conn: c, timeout: idle}, nil
+		},
+		MaxConns:            cfg.ConnectionPool.MaxOpen,
+		MaxIdleConnDuration: durationOr(cfg.ConnectionPool.IdleTimeout, 90*time.Second),
+		// Retries are the proxy's (on another backend, by its own rules).
+		MaxIdemponentCallAttempts:     1,
+		DisablePathNormalizing:        true,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultUserAgentHeader:      true,
+		StreamResponseBody:            true,
+	}
+	if cfg.ConnectionPool.MaxOpen > 0 {
+		// Wait for a free connection rather than fail at once.
+		hc.MaxConnWaitTimeout = connect
+	}
+	if u.Scheme == "https" {
+		sni := bc.SNI
+		if sni == "" {
+			sni = u.Hostname()
+		}
+		tc, err := tlsconf.Client(bc, sni)
+		if err != nil {
+			return nil, err
+		}
+		hc.IsTLS, hc.TLSConfig = true, tc
+	}
+	be.hc = hc
+	return be, nil
+}
+
+func durationOr(d configs.Duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return d.D()
+	}
+	return def
+}
+
+// idleConn refreshes its deadline before every read and write, so
+// backend_response bounds each pause of a transfer rather than its whole
+// length (fasthttp's ReadTimeout would cut a long download).
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// forward sends ctx.Request to be once and reads the response head into
+// ctx.Response (its body streams later, as the server writes it). It is
+// one attempt; the pool learns its outcome before forward returns.
+func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *pathScratch) (err error) {
+	start := time.Now()
+	outcome := balancer.Failed
+	defer func() { l.pool.Done(be.b, outcome, time.Since(start)) }()
+
+	path, query := splitRequestURI(s.uri)
+	s.target = l.appendTarget(s.target[:0], be, path, query)
+	req := &ctx.Request
+	req.SetRequestURIBytes(s.target)
+	req.URI().SetSchemeBytes(be.scheme)
+	// The proxy answers the client's Expect itself; the backend gets the body.
+	req.Header.DelBytes(hdrExpect)
+
+	err = be.hc.Do(req, &ctx.Response)
+	switch {
+	case err == nil && ctx.Response.StatusCode() >= 500:
+		outcome = balancer.ServerError
+	case err == nil:
+		outcome = balancer.Success
+	case isConnectError(err):
+		outcome = balancer.ConnectFailed
+	}
+	return err
+}

@@ -1,0 +1,127 @@
+package fastproxy
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// Header names the proxy reads or writes on every request, kept as []byte
+// so the hot path never converts.
+var (
+	hdrConnection      = []byte("Connection")
+	hdrXForwardedFor   = []byte("X-Forwarded-For")
+	hdrXForwardedProto = []byte("X-Forwarded-Proto")
+	hdrXForwardedHost  = []byte("X-Forwarded-Host")
+	hdrXForwardedPort  = []byte("X-Forwarded-Port")
+	hdrLocation        = []byte("Location")
+	hdrExpect          = []byte("Expect")
+	hdrRetryAfter      = []byte("Retry-After")
+	strHTTP            = []byte("http")
+	strHTTPS           = []byte("https")
+	strCommaSpace      = []byte(", ")
+)
+
+// hopByHop are the headers of RFC 9110 section 7.6.1 that describe one
+// connection, not the message, plus Transfer-Encoding (the proxy re-frames
+// bodies itself) and the older Keep-Alive and Proxy-Connection that clients
+// still send. Connection comes last so the names it lists are read first.
+var hopByHop = [][]byte{
+	[]byte("Keep-Alive"),
+	[]byte("Proxy-Connection"),
+	[]byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"),
+	[]byte("Te"),
+	[]byte("Trailer"),
+	[]byte("Transfer-Encoding"),
+	[]byte("Upgrade"),
+	hdrConnection,
+}
+
+// headerEditor is what both fasthttp.RequestHeader and
+// fasthttp.ResponseHeader offer, so one function strips either direction.
+type headerEditor interface {
+	Peek(key string) []byte
+	DelBytes(key []byte)
+}
+
+// stripHopByHop removes the hop-by-hop headers from h: first every header
+// named in Connection, then the fixed list. It runs before any plugin,
+// middleware or header rule, so a client cannot use Connection to delete
+// headers the proxy adds afterwards (X-Forwarded-For and the like).
+func stripHopByHop(h headerEditor) {
+	// The value is a view into h; deleting other headers moves entries but
+	// never overwrites their bytes, and Connection itself goes last.
+	conn := h.Peek("Connection")
+	for len(conn) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(conn, ','); i >= 0 {
+			tok, conn = conn[:i], conn[i+1:]
+		} else {
+			tok, conn = conn, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) > 0 && !bytes.EqualFold(tok, hdrConnection) {
+			h.DelBytes(tok)
+		}
+	}
+	for _, k := range hopByHop {
+		h.DelBytes(k)
+	}
+}
+
+// headerKV is one header to set, in canonical order.
+type headerKV struct{ key, value []byte }
+
+// headerRules are a service's header rules, prepared once so applying them
+// allocates nothing. The zero value does nothing.
+type headerRules struct {
+	setRequest     []headerKV
+	removeRequest  [][]byte
+	setResponse    []headerKV
+	removeResponse [][]byte
+}
+
+// newHeaderRules prepares h (which may be nil). Set lists are sorted by
+// name so the result does not depend on map order.
+func newHeaderRules(h *configs.Headers) headerRules {
+	var r headerRules
+	if h == nil {
+		return r
+	}
+	r.setRequest = sortedKVs(h.RequestHeaders)
+	r.setResponse = sortedKVs(h.ResponseHeaders)
+	for _, k := range h.RemoveRequestHeaders {
+		r.removeRequest = append(r.removeRequest, []byte(k))
+	}
+	for _, k := range h.RemoveResponseHeaders {
+		r.removeResponse = append(r.removeResponse, []byte(k))
+	}
+	return r
+}
+
+func sortedKVs(m map[string]string) []headerKV {
+	kvs := make([]headerKV, 0, len(m))
+	for k, v := range m {
+		kvs = append(kvs, headerKV{[]byte(k), []byte(v)})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return bytes.Compare(kvs[i].key, kvs[j].key) < 0 })
+	return kvs
+}
+
+// headerSetter is the setting half of both fasthttp header types.
+type headerSetter interface {
+	headerEditor
+	SetBytesKV(key, value []byte)
+}
+
+// apply removes, then sets, so a rule may replace a header it also removes.
+func applyHeaderRules(h headerSetter, remove [][]byte, set []headerKV) {
+	for _, k := range remove {
+		h.DelBytes(k)
+	}
+	for i := range set {
+		h.SetBytesKV(set[i].key, set[i].value)
+	}
+}

@@ -1,0 +1,61 @@
+package fastproxy
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/valyala/fasthttp"
+)
+
+// retryPolicy decides whether a failed attempt may be repeated on another
+// backend (configs.Retry).
+type retryPolicy struct {
+	// attempts is how many retries follow the first try. Default 1.
+	attempts int
+	// maxBody is the largest buffered body that may be resent. Default 64 KiB.
+	maxBody int
+	// methods are retried after their request was sent: GET, HEAD,
+	// OPTIONS, PUT, DELETE and retry.idempotent_methods.
+	methods [][]byte
+}
+
+func newRetryPolicy(r configs.Retry) retryPolicy {
+	p := retryPolicy{attempts: 1, maxBody: r.MaxBodyBytes}
+	if r.Attempts != nil {
+		p.attempts = max(*r.Attempts, 0)
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = 64 << 10
+	}
+	for _, m := range append([]string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}, r.IdempotentMethods...) {
+		p.methods = append(p.methods, []byte(strings.ToUpper(m)))
+	}
+	return p
+}
+
+// again reports whether the request may be tried once more after err on
+// attempt number tried (0 for the first try); streamed is whether the
+// request body was a stream before the first try (sending consumes it). A failed connect sent
+// nothing, so any request may go again, a streamed one too: its body was
+// not read. Otherwise only an idempotent request whose body the proxy
+// still holds whole is resent; the response head had not arrived, or
+// forward would not have failed.
+func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tried int) bool {
+	if tried >= p.attempts {
+		return false
+	}
+	if isConnectError(err) {
+		return true
+	}
+	if streamed || len(req.Body()) > p.maxBody {
+		return false
+	}
+	m := req.Header.Method()
+	for _, im := range p.methods {
+		if bytes.Equal(m, im) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package fastproxy
+
+import (
+	"bytes"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spillway-lb/spillway/balancer"
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/middleware"
+)
+
+// service is one virtual host of a port, prepared for matching.
+type service struct {
+	name string
+	// host is the configured Host, lower case; empty for the port's default.
+	host []byte
+	// redirectPort is ":PORT" for http_redirect, or empty for 443.
+	httpRedirect bool
+	redirectPort []byte
+	// locations are sorted longest path first, so the first match is the
+	// longest matching prefix.
+	locations []*location
+	mw        *middleware.Chain // nil when the chain is empty
+	headers   headerRules
+	plugins   bool
+}
+
+// location is a path prefix of a service and the backends serving it.
+type location struct {
+	// prefix is the configured path; trimmed is it without trailing '/'.
+	prefix, trimmed []byte
+	// rewrite replaces trimmed when forwarding (trailing '/' removed); nil: none.
+	rewrite []byte
+	// redirect answers exactly "/" with 301 here (location "/" only).
+	redirect []byte
+	pool     *balancer.Pool
+	// backends is indexed by balancer.Backend.Index.
+	backends []*backend
+}
+
+// routes is a port's routing table.
+type routes struct {
+	services []*service
+	fallback *service // the service with no host, or nil
+}
+
+// match finds the service for a Host header value: case-insensitive, any
+// port removed, and the port's default service when no host matches.
+func (r *routes) match(host []byte) *service {
+	host = stripPort(host)
+	for _, s := range r.services {
+		if len(s.host) > 0 && equalFoldASCII(host, s.host) {
+			return s
+		}
+	}
+	return r.fallback
+}
+
+// stripPort removes ":port" from a Host value, keeping IPv6 brackets intact.
+func stripPort(host []byte) []byte {
+	i := bytes.LastIndexByte(host, ':')
+	if i < 0 || bytes.IndexByte(host[i:], ']') >= 0 {
+		return host
+	}
+	return host[:i]
+}
+
+// equalFoldASCII compares a with lower, which is already lower case.
+func equalFoldASCII(a, lower []byte) bool {
+	if len(a) != len(lower) {
+		return false
+	}
+	for i, c := range a {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// match returns the location with the longest prefix of path, or nil.
+// Location "/api/" also matches "/api" itself.
+func (s *service) match(path []byte) *location {
+	for _, l := range s.locations {
+		if bytes.HasPrefix(path, l.prefix) || bytes.Equal(path, l.trimmed) {
+			return l
+		}
+	}
+	return nil
+}
+
+// newService prepares svc's host, locations and rules; pools and backends
+// are added by the caller.
+func newService(svc *configs.Service) *service {
+	s := &service{
+		name:         svc.Name,
+		host:         []byte(strings.ToLower(svc.Host)),
+		httpRedirect: svc.HTTPRedirect,
+		headers:      newHeaderRules(svc.Headers),
+		plugins:      !svc.PluginDisabled,
+	}
+	if svc.RedirectPort != 0 && svc.RedirectPort != 443 {
+		s.redirectPort = []byte(":" + strconv.Itoa(svc.RedirectPort))
+	}
+	return s
+}
+
+func newLocation(loc *configs.Location) *location {
+	path := loc.Path
+	if path == "" {
+		path = "/"
+	}
+	l := &location{prefix: []byte(path), trimmed: []byte(strings.TrimRight(path, "/"))}
+	if loc.Rewrite != "" {
+		l.rewrite = []byte(strings.TrimRight(loc.Rewrite, "/"))
+	}
+	if loc.Redirect != "" && path == "/" {
+		l.redirect = []byte(loc.Redirect)
+	}
+	return l
+}
+
+func sortLocations(ls []*location) {
+	sort.SliceStable(ls, func(i, j int) bool { return len(ls[i].prefix) > len(ls[j].prefix) })
+}
+
+// splitRequestURI splits a raw request-target into its path and its query
+// (with the '?'), dropping scheme and authority of the absolute form. The
+// query is never decoded, so it reaches the backend byte for byte.
+func splitRequestURI(uri []byte) (path, query []byte) {
+	if len(uri) > 0 && uri[0] != '/' {
+		if i := bytes.Index(uri, []byte("://")); i >= 0 {
+			rest := uri[i+3:]
+			if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+				uri = rest[j:]
+			} else {
+				uri = nil
+			}
+		}
+	}
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i], uri[i:]
+	}
+	return uri, nil
+}
+
+// appendTarget appends the request-target sent to b for path and query
+// matched on l, as Terraster maps it: l's prefix is replaced by the
+// backend URL's own path (then the rewrite, when set); nothing is
+// replaced when the backend's path is the location's path.
+func (l *location) appendTarget(dst []byte, b *backend, path, query []byte) []byte {
+	if b.keepPath {
+		dst = append(dst, path...)
+	} else {
+		rest := path[min(len(l.trimmed), len(path)):]
+		dst = append(dst, b.basePath...)
+		dst = append(dst, l.rewrite...)
+		if len(rest) == 0 || rest[0] != '/' {
+			dst = append(dst, '/')
+		}
+		dst = append(dst, rest...)
+	}
+	if len(dst) == 0 {
+		dst = append(dst, '/')
+	}
+	return append(dst, query...)
+}
