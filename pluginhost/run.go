@@ -1,0 +1,135 @@
+package pluginhost
+
+import (
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spillway-lb/spillway/adapter"
+	"github.com/spillway-lb/spillway/fastproxy"
+	"github.com/spillway-lb/spillway/pluginhost/plugin"
+)
+
+// exchange carries one request's adapter view from the request phase to
+// the response phase. It is pooled; Release returns it.
+type exchange struct {
+	h  *Host
+	ax *adapter.Exchange
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// Request runs the request phase of every plugin in order on ctx.Request
+// and writes their changes back. When a plugin answers (Stop), panics (500)
+// or overruns its budget (504), the answer is in ctx.Response, answered is
+// true and x is nil. Otherwise x runs the response phase; the caller must
+// call x.Release exactly once.
+func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered bool) {
+	ex := exchangePool.Get().(*exchange)
+	ex.h, ex.ax = h, adapter.Acquire(ctx)
+	req := ex.ax.Request()
+	for _, p := range h.plugins {
+		res, o := h.invoke(p, req.Context(), req, nil)
+		switch o {
+		case ranPanicked:
+			answerError(ctx, fasthttp.StatusInternalServerError)
+			ex.Release()
+			return nil, true
+		case ranTimedOut:
+			answerError(ctx, fasthttp.StatusGatewayTimeout)
+			ex.abandon()
+			return nil, true
+		}
+		if res.Action() == plugin.Stop {
+			answerStop(ctx, res)
+			res.Release()
+			ex.Release()
+			return nil, true
+		}
+		res.Release()
+	}
+	ex.ax.ApplyRequest()
+	return ex, false
+}
+
+// Response runs the response phase of every plugin in order on
+// ctx.Response and writes their changes back; a Stop result then replaces
+// status (if set), headers and body (if set), and later plugins are skipped.
+func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
+	h := ex.h
+	resp := ex.ax.Response()
+	for _, p := range h.plugins {
+		res, o := h.invoke(p, resp.Request.Context(), nil, resp)
+		switch o {
+		case ranPanicked:
+			answerError(ctx, fasthttp.StatusInternalServerError)
+			return
+		case ranTimedOut:
+			answerError(ctx, fasthttp.StatusGatewayTimeout)
+			// The plugin may still use resp: keep the adapter's objects
+			// out of the pools. Release then only recycles ex itself.
+			ex.ax.Abandon()
+			return
+		}
+		if res.Action() == plugin.Stop {
+			ex.ax.ApplyResponse()
+			overlay(&ctx.Response, res)
+			res.Release()
+			return
+		}
+		res.Release()
+	}
+	ex.ax.ApplyResponse()
+}
+
+// Release returns the exchange and the adapter's objects to their pools.
+func (ex *exchange) Release() {
+	adapter.Release(ex.ax)
+	ex.h, ex.ax = nil, nil
+	exchangePool.Put(ex)
+}
+
+// abandon ends an exchange whose plugin may still be running.
+func (ex *exchange) abandon() {
+	ex.ax.Abandon()
+	ex.Release()
+}
+
+// answerStop answers the client with a request-phase Stop result; a
+// result without a status answers 403 (Terraster would panic in
+// WriteHeader(0)).
+func answerStop(ctx *fasthttp.RequestCtx, res *plugin.Result) {
+	status := res.StatusCode
+	if status == 0 {
+		status = fasthttp.StatusForbidden
+	}
+	ctx.Response.SetStatusCode(status)
+	ctx.Response.ResetBody()
+	overlay(&ctx.Response, res)
+}
+
+// overlay sets res's status (if set), headers and body (if set) on resp.
+func overlay(resp *fasthttp.Response, res *plugin.Result) {
+	if res.StatusCode != 0 {
+		resp.SetStatusCode(res.StatusCode)
+	}
+	for k, vs := range res.Headers {
+		resp.Header.Del(k)
+		for _, v := range vs {
+			resp.Header.Add(k, v)
+		}
+	}
+	if res.ResponseBody != nil {
+		resp.SetBody(res.ResponseBody)
+	}
+}
+
+// answerError replaces the response with a short plain-text error, the
+// way fastproxy writes its own.
+func answerError(ctx *fasthttp.RequestCtx, status int) {
+	ctx.Response.Reset()
+	ctx.Response.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyString(fasthttp.StatusMessage(status))
+	ctx.Response.AppendBodyString("\n")
+}
