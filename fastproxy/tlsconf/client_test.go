@@ -48,7 +48,7 @@ func newOrigin(t *testing.T) *origin {
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("origin") }, Logger: quietServer{}}
 	go srv.Serve(tls.NewListener(ln, cfg)) //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown() })  //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown() })   //nolint:errcheck
 	o.addr = ln.Addr().String()
 	return o
 }

@@ -169,7 +169,7 @@ func serveTLS(t testing.TB, l *Listener) string {
 		ctx.SetBodyString("ok")
 	}, Logger: quietServer{}}
 	go srv.Serve(tls.NewListener(ln, l.Config())) //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown() })         //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown() })          //nolint:errcheck
 	return ln.Addr().String()
 }
 

@@ -47,9 +47,9 @@ func TestReloadOnFileChangeKeepsOpenConnections(t *testing.T) {
 
 func TestReloadOfBrokenFileKeepsOldCertificate(t *testing.T) {
 	for _, tc := range []struct {
-		desc  string
+		desc   string
 		break_ func(t *testing.T, cf, kf string, ca *testCA)
-		want  string
+		want   string
 	}{
 		{"garbage certificate", func(t *testing.T, cf, kf string, ca *testCA) {
 			replaceFile(t, cf, []byte("not a certificate"))
