@@ -1,0 +1,109 @@
+// Command probe is a test plugin whose behaviour its config chooses, so one
+// build covers every phase behaviour the host tests check.
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/spillway-lb/spillway/pluginhost/plugin"
+)
+
+// phase says what the plugin does in one phase.
+type phase struct {
+	Stop    bool              `json:"stop"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    *string           `json:"body"`
+	Panic   bool              `json:"panic"`
+	Sleep   string            `json:"sleep"` // ignores ctx: a plugin that hangs
+}
+
+type config struct {
+	Request       phase  `json:"request"`
+	Response      phase  `json:"response"`
+	FailConfigure string `json:"fail_configure"`
+	CleanupFile   string `json:"cleanup_file"`
+}
+
+type probe struct{ cfg config }
+
+type ctxKey struct{}
+
+// New is the plugin's entry point.
+func New() plugin.Handler { return &probe{} }
+
+func (p *probe) Name() string  { return "probe" }
+func (p *probe) Priority() int { return 20 }
+
+func (p *probe) Configure(b []byte) error {
+	if err := json.Unmarshal(b, &p.cfg); err != nil {
+		return err
+	}
+	if p.cfg.FailConfigure != "" {
+		return errors.New(p.cfg.FailConfigure)
+	}
+	return nil
+}
+
+func (p *probe) Cleanup() error {
+	if p.cfg.CleanupFile == "" {
+		return nil
+	}
+	f, err := os.OpenFile(p.cfg.CleanupFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString("cleanup\n")
+	return err
+}
+
+func (p *probe) ProcessRequest(ctx context.Context, req *http.Request) *plugin.Result {
+	req.Header.Add("X-Order", "probe")
+	if d, ok := ctx.Deadline(); ok {
+		req.Header.Set("X-Probe-Budget-Ms", strconv.FormatInt(time.Until(d).Milliseconds(), 10))
+	}
+	*req = *req.WithContext(context.WithValue(req.Context(), ctxKey{}, "from-request-"+req.URL.Path))
+	return run(p.cfg.Request)
+}
+
+func (p *probe) ProcessResponse(ctx context.Context, resp *http.Response) *plugin.Result {
+	resp.Header.Add("X-Order", "probe")
+	if v, ok := resp.Request.Context().Value(ctxKey{}).(string); ok {
+		resp.Header.Set("X-Probe-Ctx", v)
+	}
+	return run(p.cfg.Response)
+}
+
+func run(ph phase) *plugin.Result {
+	if ph.Panic {
+		panic("probe: asked to panic")
+	}
+	if ph.Sleep != "" {
+		d, _ := time.ParseDuration(ph.Sleep)
+		time.Sleep(d)
+	}
+	if !ph.Stop {
+		return plugin.ResultModify
+	}
+	h := http.Header{}
+	for k, v := range ph.Headers {
+		h.Set(k, v)
+	}
+	r := plugin.NewResult(plugin.Stop, plugin.WithStatus(ph.Status), plugin.WithHeaders(h))
+	if ph.Body != nil {
+		r.ResponseBody = []byte(*ph.Body)
+	}
+	return r
+}
+
+// main is never run: Spillway loads this package as a plugin. It lets
+// `go build ./...` build the package like any other command.
+func main() {}
