@@ -1,15 +1,71 @@
 // Package balancer picks the backend for each request: the policies
-// (round-robin and the others of configs.Policies), backend state held in
-// atomics, active health checks and passive ejection.
+// (configs.Policies), backend state held in atomics, active health checks
+// and passive ejection.
 //
 // The hot path is Pool.Pick and Pool.Done; both are lock-free and allocate
-// nothing. Everything else (New, health checks) is the slow path.
+// nothing. Everything else (New, health checks, ejection, rebuilding the
+// policy tables when a backend leaves or joins the rotation) is the slow
+// path, serialized by one mutex per Pool.
+//
+// # Policies
+//
+// Every policy honors Backend.Weight except round-robin, and every policy
+// skips a backend at its MaxConns.
+//
+//   - round-robin: each backend in turn, weights ignored.
+//   - weighted-round-robin: nginx's smooth weighted round-robin (weights
+//     5,1,1 give a a b a c a a), precomputed as one sequence walked by an
+//     atomic counter.
+//   - least-connections: fewest requests in flight; ties are broken in
+//     weighted-round-robin order, so idle backends share by weight.
+//   - weighted-least-connections: fewest requests in flight per unit of
+//     weight; ties as above.
+//   - bounded-least-connections: weighted-round-robin while the candidate
+//     carries at most (1+HashBound) times its weighted share of the requests
+//     in flight; otherwise weighted-least-connections.
+//   - least-response-time: lowest moving average of response time (fed by
+//     Done) times (in flight + 1), per unit of weight. A backend not yet
+//     measured scores zero, so it is tried first.
+//   - power-of-two: two backends drawn at random in proportion to weight;
+//     the one with fewer requests in flight per unit of weight wins.
+//   - ip-hash: Request.Client on a weighted hash ring, so a client keeps its
+//     backend while that backend is in rotation.
+//   - consistent-hash: a hash ring with weighted virtual nodes keyed by
+//     HashKey, with bounded loads: a backend carrying at least
+//     (1+HashBound) times its weighted share of the requests in flight is
+//     passed over for the next one on the ring. Removing one of ten
+//     backends remaps about a tenth of the keys.
+//   - sticky-session: a cookie (default name "spillway_sticky") names the
+//     backend with an opaque value, an HMAC of the backend under a key drawn
+//     at random when the Pool is built; it cannot be forged and does not
+//     survive a restart. A missing, forged or stale cookie, or one naming a
+//     backend out of rotation or full, falls back to weighted-round-robin
+//     (plain round-robin when weights are equal) and Stamp sets a new
+//     cookie on the response.
+//   - adaptive: weighted-round-robin while the pool is lightly loaded (fewer
+//     requests in flight than backends in rotation); under load,
+//     least-response-time when the measured response times of the backends
+//     differ by more than 2× (slowest over fastest), otherwise
+//     weighted-least-connections. The spread is re-measured every 64 picks.
+//
+// # Health
+//
+// A backend is in rotation unless an active health check has marked it down
+// or passive health has ejected it. Active checks (when a health_check block
+// applies to the backend) probe it periodically in their own goroutine and
+// never block a request. Passive health counts consecutive failed Outcomes
+// reported to Done; at the threshold the backend is ejected for a back-off
+// that doubles, up to a maximum, while it keeps failing. When the back-off
+// ends exactly one trial request is let through, and its outcome either
+// returns the backend to rotation or ejects it again.
 package balancer
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,14 +74,17 @@ import (
 
 // Errors returned by Pick. The proxy maps both to 503.
 var (
-	// ErrNoBackend means every backend is unhealthy or ejected.
+	// ErrNoBackend means every backend is unhealthy or ejected (or, for a
+	// retry, the only one left is the excluded one). It is returned at once.
 	ErrNoBackend = errors.New("no healthy backend")
-	// ErrBusy means every usable backend is at its max_connections.
+	// ErrBusy means every usable backend is at its max_connections, after
+	// waiting up to Options.QueueTimeout when that is set.
 	ErrBusy = errors.New("all backends at max_connections")
 )
 
 // Backend is one upstream server of a Pool. Its exported fields are set by
-// New and read-only afterwards; its counters are updated through Pick and Done.
+// New and read-only afterwards; its counters are updated through Pick and
+// Done. A Backend is shared between goroutines and must not be copied.
 type Backend struct {
 	// URL is the parsed backend URL.
 	URL *url.URL
@@ -40,10 +99,37 @@ type Backend struct {
 	Index int
 
 	inflight atomic.Int64
+	// rtt is the moving average of response times in nanoseconds (0: none yet).
+	rtt atomic.Int64
+
+	// Health state. down and ejected are written on the slow path under
+	// Pool.mu and read lock-free; trial gates the single trial request.
+	down    atomic.Bool
+	ejected atomic.Bool
+	trial   atomic.Int32
+	fails   atomic.Int32
+
+	// Guarded by Pool.mu.
+	backoff time.Duration
+	timer   *time.Timer
+
+	raw   string // the configured URL, stable key of the hash rings
+	token []byte // sticky-session cookie value
 }
 
 // InFlight returns the number of requests the backend is serving now.
 func (b *Backend) InFlight() int64 { return b.inflight.Load() }
+
+// Healthy reports whether the backend is in rotation: not marked down by an
+// active health check and not ejected by passive health.
+func (b *Backend) Healthy() bool { return !b.down.Load() && !b.ejected.Load() }
+
+// Trial states of a Backend after a passive ejection's back-off.
+const (
+	trialNone  int32 = iota // not on trial
+	trialOpen               // the next request to take it is the trial
+	trialTaken              // the trial request is in flight; nobody else may take it
+)
 
 // Outcome is what became of a request sent to a backend; passive health
 // and response-time policies learn from it.
@@ -57,58 +143,126 @@ const (
 	ConnectFailed
 	// Failed: reset, closed before answering, or timed out.
 	Failed
-	// ServerError: the backend answered 5xx.
+	// ServerError: the backend answered 5xx. It counts as a failure only
+	// with count_5xx (Options.Passive.Count5xx).
 	ServerError
 )
 
 // Request is what a policy may look at to choose a backend.
 type Request struct {
-	// Ctx is the request being balanced; hash keys read its headers, cookies and path.
+	// Ctx is the request being balanced; hash keys and sticky-session read
+	// its headers, cookies and path. May be nil (hash keys then fall back
+	// to Client).
 	Ctx *fasthttp.RequestCtx
 	// Client is the client address after trusted_proxies handling.
 	Client netip.Addr
-	// Exclude is a backend to avoid (the one a retry is moving away from); may be nil.
+	// Exclude is a backend to avoid (the one a retry is moving away from);
+	// may be nil. It is ignored when it is the only backend in rotation.
 	Exclude *Backend
 }
 
-// Pool is the set of backends of one location and the policy choosing among them.
+// noRequest stands in for a nil *Request.
+var noRequest Request
+
+// Pool is the set of backends of one location and the policy choosing among
+// them. It is safe for concurrent use; build it with New and stop it with
+// Close.
 type Pool struct {
 	backends []*Backend
-	next     atomic.Uint64
+	policy   policy
+	sticky   *sticky // non-nil for sticky-session
+	log      *slog.Logger
+
+	// set is the current snapshot of backends in rotation with the
+	// policy's precomputed tables; replaced (never modified) by rebuild.
+	set   atomic.Pointer[set]
+	total atomic.Int64 // requests in flight over all backends
+
+	trackRTT bool
+	passive  passive
+	queue    queue
+
+	mu     sync.Mutex // slow path: rebuild, ejection, Close
+	closed bool
+	stop   func() // cancels active health checks
+	wg     sync.WaitGroup
 }
 
 // Backends returns the pool's backends in configuration order. The slice must not be modified.
 func (p *Pool) Backends() []*Backend { return p.backends }
 
 // Pick chooses a backend for r and counts one request in flight on it.
-// Every successful Pick must be followed by exactly one Done.
+// Every successful Pick must be followed by exactly one Done. It never
+// blocks unless every usable backend is full and Options.QueueTimeout is
+// set; it returns ErrNoBackend at once when no backend is in rotation.
 func (p *Pool) Pick(r *Request) (*Backend, error) {
-	n := uint64(len(p.backends))
-	if n == 0 {
-		return nil, ErrNoBackend
+	if r == nil {
+		r = &noRequest
 	}
-	for i := uint64(0); i < n; i++ {
-		b := p.backends[(p.next.Add(1)-1)%n]
-		if b == r.Exclude && n > 1 {
-			continue
-		}
-		if b.MaxConns > 0 && b.inflight.Load() >= b.MaxConns {
-			continue
-		}
-		b.inflight.Add(1)
+	s := p.set.Load()
+	if b := p.policy.pick(s, r); b != nil {
 		return b, nil
 	}
-	return nil, ErrBusy
+	err := s.why(r)
+	if err == ErrBusy && p.queue.timeout > 0 {
+		return p.wait(r)
+	}
+	return nil, err
 }
 
 // Done ends a request counted by Pick, reporting its outcome and duration.
 func (p *Pool) Done(b *Backend, o Outcome, elapsed time.Duration) {
 	b.inflight.Add(-1)
+	p.total.Add(-1)
+	if p.trackRTT && o != ConnectFailed && elapsed > 0 {
+		observeRTT(b, elapsed)
+	}
+	p.passive.done(p, b, o)
+	if p.queue.waiters.Load() > 0 {
+		p.queue.wake()
+	}
+}
+
+// observeRTT folds elapsed into b's moving average with weight 1/8: recent
+// enough to follow a backend slowing down, smooth enough to ignore one
+// slow request. Concurrent updates may lose one sample; that is harmless.
+func observeRTT(b *Backend, elapsed time.Duration) {
+	x := int64(elapsed)
+	old := b.rtt.Load()
+	if old == 0 {
+		b.rtt.Store(x)
+		return
+	}
+	b.rtt.Store(old + (x-old)/8)
 }
 
 // Stamp lets the policy decorate the response to the client after b served
-// it (sticky-session sets its cookie here). Other policies do nothing.
-func (p *Pool) Stamp(ctx *fasthttp.RequestCtx, b *Backend) {}
+// it: sticky-session sets its cookie when the request did not already carry
+// b's. Other policies do nothing.
+func (p *Pool) Stamp(ctx *fasthttp.RequestCtx, b *Backend) {
+	if p.sticky != nil {
+		p.sticky.stamp(ctx, b)
+	}
+}
 
-// Close stops the pool's health checks.
-func (p *Pool) Close() {}
+// Close stops the pool's health checks and ejection timers and waits for
+// the checks to return. Pick and Done keep working on the last state.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	for _, b := range p.backends {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+	}
+	stop := p.stop
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	p.wg.Wait()
+}

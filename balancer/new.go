@@ -2,51 +2,229 @@ package balancer
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/spillway-lb/spillway/configs"
 )
 
-// Options are the settings of one Pool beyond its backends.
+// Defaults applied by New and OptionsFor.
+const (
+	// DefaultHashBound is consistent-hash's and bounded-least-connections'
+	// load bound when Options.HashBound is nil.
+	DefaultHashBound = 0.25
+	// DefaultFailureThreshold, DefaultBackoff and DefaultMaxBackoff are the
+	// passive-health settings OptionsFor uses for unset keys.
+	DefaultFailureThreshold = 5
+	DefaultBackoff          = 10 * time.Second
+	DefaultMaxBackoff       = 5 * time.Minute
+)
+
+// Options are the settings of one Pool beyond its backends. The zero value
+// is round-robin with no health checks, no passive ejection and no queue.
 type Options struct {
-	// Policy is a name from configs.Policies ('-' or '_'); empty means round-robin.
+	// Policy is a name from configs.Policies, with '-' or '_' and in any
+	// case; empty means round-robin. New rejects any other name.
 	Policy string
+	// HashKey is what consistent-hash hashes: "ip" (the default, for ""),
+	// "path", "header:NAME" or "cookie:NAME". A request lacking the header
+	// or cookie hashes its client address. Other policies ignore it, but
+	// New still rejects a malformed value.
+	HashKey string
+	// HashBound is the load bound of consistent-hash and
+	// bounded-least-connections: no backend takes a request while carrying
+	// (1+HashBound) times its weighted share of the requests in flight, or
+	// more. Nil means DefaultHashBound; a negative value disables the bound.
+	HashBound *float64
+	// StickyCookie names sticky-session's cookie. Default DefaultStickyCookie.
+	StickyCookie string
+	// HealthCheck is the active check of every backend without its own
+	// configs.Backend.HealthCheck; nil with no backend check configured
+	// means no active checks (backends stay in rotation unless ejected).
+	HealthCheck *configs.HealthCheck
+	// Passive configures ejection on failed Outcomes. FailureThreshold 0
+	// disables it (OptionsFor fills the configuration's defaults); a zero
+	// Backoff means DefaultBackoff, a zero MaxBackoff DefaultMaxBackoff.
+	Passive configs.PassiveHealth
+	// QueueTimeout lets Pick wait this long for a backend below its
+	// MaxConns when all are full. Zero: ErrBusy at once.
+	QueueTimeout time.Duration
+	// Logger receives backend state changes (down, up, ejected, on trial,
+	// recovered), each naming the backend. Nil means slog.Default().
+	Logger *slog.Logger
 }
 
-// New builds the pool of one location. Backends are validated by the
-// configs package before; New reports what it still cannot use.
+// New builds the pool of one location and starts its active health checks,
+// which run until Close. Backends are validated by the configs package
+// before; New reports what it still cannot use, including an unknown
+// policy name or hash key. Every backend starts in rotation.
 func New(backends []configs.Backend, opts Options) (*Pool, error) {
-	p := &Pool{}
-	for i, bc := range backends {
-		u, err := url.Parse(bc.URL)
-		if err != nil {
-			return nil, fmt.Errorf("backend %q: %w", bc.URL, err)
-		}
-		addr := u.Host
-		if u.Port() == "" {
-			port := "80"
-			if u.Scheme == "https" {
-				port = "443"
-			}
-			addr = net.JoinHostPort(u.Hostname(), port)
-		}
-		w := bc.Weight
-		if w < 1 {
-			w = 1
-		}
-		p.backends = append(p.backends, &Backend{URL: u, Addr: addr, Weight: w, MaxConns: int64(bc.MaxConnections), Index: i})
+	p := &Pool{log: opts.Logger, queue: queue{timeout: opts.QueueTimeout}}
+	if p.log == nil {
+		p.log = slog.Default()
 	}
+	checks := make([]*check, len(backends))
+	for i, bc := range backends {
+		b, err := newBackend(bc, i)
+		if err != nil {
+			return nil, err
+		}
+		p.backends = append(p.backends, b)
+		hc := bc.HealthCheck
+		if hc == nil {
+			hc = opts.HealthCheck
+		}
+		if hc != nil {
+			if checks[i], err = newCheck(b, hc, hc.SkipTLSVerify || bc.SkipTLSVerify); err != nil {
+				return nil, fmt.Errorf("backend %q: %w", bc.URL, err)
+			}
+		}
+	}
+	if err := p.setPolicy(opts); err != nil {
+		return nil, err
+	}
+	p.passive = passive{
+		threshold:  int32(max(0, opts.Passive.FailureThreshold)),
+		backoff:    opts.Passive.Backoff.D(),
+		maxBackoff: opts.Passive.MaxBackoff.D(),
+		count5xx:   opts.Passive.Count5xx,
+	}
+	if p.passive.backoff <= 0 {
+		p.passive.backoff = DefaultBackoff
+	}
+	if p.passive.maxBackoff <= 0 {
+		p.passive.maxBackoff = DefaultMaxBackoff
+	}
+	p.passive.maxBackoff = max(p.passive.maxBackoff, p.passive.backoff)
+	p.mu.Lock()
+	p.rebuild()
+	p.mu.Unlock()
+	p.startChecks(checks)
 	return p, nil
 }
 
-// OptionsFor gathers a location's pool settings from the configuration:
-// its policy (or the global algorithm) and policy options, and the most
-// specific health check among global, service and backend.
-func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location) Options {
-	policy := loc.LBPolicy
-	if policy == "" {
-		policy = cfg.Algorithm
+func newBackend(bc configs.Backend, i int) (*Backend, error) {
+	u, err := url.Parse(bc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: %w", bc.URL, err)
 	}
-	return Options{Policy: policy}
+	if u.Host == "" {
+		return nil, fmt.Errorf("backend %q: no host", bc.URL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return &Backend{
+		URL: u, Addr: addr, Weight: max(1, bc.Weight), MaxConns: int64(max(0, bc.MaxConnections)),
+		Index: i, raw: bc.URL,
+	}, nil
+}
+
+// setPolicy builds the policy named by opts.Policy.
+func (p *Pool) setPolicy(opts Options) error {
+	key, err := parseHashKey(opts.HashKey)
+	if err != nil {
+		return err
+	}
+	bound := DefaultHashBound
+	if opts.HashBound != nil {
+		bound = *opts.HashBound
+	}
+	name := strings.ReplaceAll(strings.ToLower(opts.Policy), "_", "-")
+	switch name {
+	case "", "round-robin":
+		p.policy = &roundRobin{}
+	case "weighted-round-robin":
+		p.policy = &weightedRoundRobin{}
+	case "least-connections":
+		p.policy = &leastConn{score: byConns}
+	case "weighted-least-connections":
+		p.policy = &leastConn{score: byConnsPerWeight}
+	case "bounded-least-connections":
+		p.policy = &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}
+	case "least-response-time":
+		p.policy, p.trackRTT = &leastConn{score: byResponseTime}, true
+	case "power-of-two":
+		p.policy = &powerOfTwo{}
+	case "ip-hash":
+		p.policy = &consistentHash{key: hashKey{kind: keyIP}, bound: -1}
+	case "consistent-hash":
+		p.policy = &consistentHash{key: key, bound: bound}
+	case "sticky-session":
+		p.sticky, err = newSticky(opts.StickyCookie, p.backends, &weightedRoundRobin{})
+		p.policy = p.sticky
+	case "adaptive":
+		p.policy, p.trackRTT = newAdaptive(), true
+	default:
+		return fmt.Errorf("unknown policy %q: want one of %s", opts.Policy, strings.Join(configs.Policies, ", "))
+	}
+	return err
+}
+
+// OptionsFor gathers a location's pool settings from the configuration:
+// its policy (or the global algorithm) and policy options, the most
+// specific health check (service over global; New lets a backend's own
+// check win), passive health with a circuit_breaker middleware entry's
+// failure_threshold and reset_timeout overriding it (the service's entry
+// over the global one), the queue timeout and the default logger. svc and
+// loc may be nil (the top-level service, or no location settings).
+func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location) Options {
+	var o Options
+	if loc != nil {
+		o.Policy, o.HashKey, o.HashBound, o.StickyCookie = loc.LBPolicy, loc.HashKey, loc.HashBound, loc.StickyCookie
+	}
+	if o.Policy == "" {
+		o.Policy = cfg.Algorithm
+	}
+	if o.HashKey == "" {
+		o.HashKey = cfg.HashKey
+	}
+	if o.HashBound == nil {
+		o.HashBound = cfg.HashBound
+	}
+	if o.StickyCookie == "" {
+		o.StickyCookie = cfg.StickyCookie
+	}
+	o.HealthCheck = cfg.HealthCheck
+	mw := cfg.Middleware
+	if svc != nil {
+		if svc.HealthCheck != nil {
+			o.HealthCheck = svc.HealthCheck
+		}
+		if breaker(svc.Middleware) != nil {
+			mw = svc.Middleware
+		}
+	}
+	o.Passive = cfg.PassiveHealth
+	if cb := breaker(mw); cb != nil {
+		if cb.FailureThreshold > 0 {
+			o.Passive.FailureThreshold = cb.FailureThreshold
+		}
+		if cb.ResetTimeout > 0 {
+			o.Passive.Backoff = cb.ResetTimeout
+		}
+	}
+	if o.Passive.FailureThreshold <= 0 {
+		o.Passive.FailureThreshold = DefaultFailureThreshold
+	}
+	o.QueueTimeout = cfg.ConnectionPool.QueueTimeout.D()
+	return o
+}
+
+// breaker returns the circuit_breaker entry of a middleware list, if any.
+func breaker(mw []configs.Middleware) *configs.CircuitBreaker {
+	for _, m := range mw {
+		if m.CircuitBreaker != nil {
+			return m.CircuitBreaker
+		}
+	}
+	return nil
 }

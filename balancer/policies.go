@@ -1,0 +1,190 @@
+package balancer
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// policy is one load-balancing algorithm. prepare runs on the slow path
+// each time the set of backends in rotation changes and may fill the set's
+// tables; pick runs on the hot path, must not lock or allocate, and returns
+// a backend already admitted by s.take, or nil when none could be.
+type policy interface {
+	prepare(s *set)
+	pick(s *set, r *Request) *Backend
+}
+
+var (
+	_ policy = (*roundRobin)(nil)
+	_ policy = (*weightedRoundRobin)(nil)
+	_ policy = (*leastConn)(nil)
+	_ policy = (*boundedLeastConn)(nil)
+	_ policy = (*powerOfTwo)(nil)
+)
+
+// roundRobin takes each backend in turn, ignoring weights.
+type roundRobin struct{ next atomic.Uint64 }
+
+func (*roundRobin) prepare(*set) {}
+
+func (p *roundRobin) pick(s *set, r *Request) *Backend {
+	n := len(s.up)
+	if n == 0 {
+		return nil
+	}
+	return s.scan(int((p.next.Add(1)-1)%uint64(n)), r)
+}
+
+// weightedRoundRobin walks the set's smooth sequence with one atomic
+// counter; a refused backend falls back to the next one in rotation.
+type weightedRoundRobin struct{ next atomic.Uint64 }
+
+func (*weightedRoundRobin) prepare(*set) {}
+
+func (p *weightedRoundRobin) pick(s *set, r *Request) *Backend {
+	if len(s.seq) == 0 {
+		return nil
+	}
+	return s.scan(int(s.seq[(p.next.Add(1)-1)%uint64(len(s.seq))]), r)
+}
+
+// start returns where a least-loaded scan begins: the next step of the
+// smooth sequence, so that ties (most often, all idle) are shared by weight.
+func (s *set) start(next *atomic.Uint64) int {
+	return int(s.seq[(next.Add(1)-1)%uint64(len(s.seq))])
+}
+
+// loadScore selects what leastConn minimizes.
+type loadScore uint8
+
+const (
+	byConns         loadScore = iota // requests in flight
+	byConnsPerWeight                 // requests in flight / weight
+	byResponseTime                   // moving average × (in flight + 1) / weight
+)
+
+// leastConn takes the backend with the lowest score, scanning from a
+// weighted start so ties are shared by weight. It serves
+// least-connections, weighted-least-connections and least-response-time.
+type leastConn struct {
+	score loadScore
+	next  atomic.Uint64
+}
+
+func (*leastConn) prepare(*set) {}
+
+func (p *leastConn) pick(s *set, r *Request) *Backend {
+	if len(s.up) == 0 {
+		return nil
+	}
+	start := s.start(&p.next)
+	// A concurrent Pick may fill the best backend between the scan and
+	// take; scan again a few times before taking whatever admits.
+	for range 3 {
+		b := p.best(s, start, r)
+		if b == nil {
+			break
+		}
+		if s.take(b, r) {
+			return b
+		}
+	}
+	return s.scan(start, r)
+}
+
+// best returns the usable backend of lowest score, nil when none is usable.
+func (p *leastConn) best(s *set, start int, r *Request) *Backend {
+	n := len(s.up)
+	var best *Backend
+	var bestScore float64
+	for i := 0; i < n; i++ {
+		j := start + i
+		if j >= n {
+			j -= n
+		}
+		b := s.up[j]
+		if (b == r.Exclude && n > 1) || full(b) || b.trial.Load() == trialTaken {
+			continue
+		}
+		sc := p.scoreOf(b)
+		if best == nil || sc < bestScore {
+			best, bestScore = b, sc
+		}
+	}
+	return best
+}
+
+func (p *leastConn) scoreOf(b *Backend) float64 {
+	c := float64(b.inflight.Load())
+	switch p.score {
+	case byConnsPerWeight:
+		return c / float64(b.Weight)
+	case byResponseTime:
+		return float64(b.rtt.Load()) * (c + 1) / float64(b.Weight)
+	}
+	return c
+}
+
+// boundedLeastConn follows the smooth weighted sequence while its
+// candidate carries at most (1+bound) times its weighted share of the
+// requests in flight, and otherwise falls back to weighted least
+// connections: round-robin's evenness under light load, with no backend
+// running far ahead of its share under skewed request durations.
+type boundedLeastConn struct {
+	bound float64
+	next  atomic.Uint64
+	least leastConn
+}
+
+func (*boundedLeastConn) prepare(*set) {}
+
+func (p *boundedLeastConn) pick(s *set, r *Request) *Backend {
+	if len(s.seq) == 0 {
+		return nil
+	}
+	b := s.up[s.start(&p.next)]
+	if !s.overloaded(b, p.bound) && s.take(b, r) {
+		return b
+	}
+	return p.least.pick(s, r)
+}
+
+// overloaded reports whether b already carries at least (1+bound) times
+// its weighted share of the pool's requests in flight, counting the one
+// being placed. The cap is never below one request, so an idle pool
+// admits anywhere.
+func (s *set) overloaded(b *Backend, bound float64) bool {
+	if bound < 0 {
+		return false
+	}
+	fair := float64(s.pool.total.Load()+1) * float64(b.Weight) / float64(s.weight)
+	return float64(b.inflight.Load()) >= max(1, (1+bound)*fair)
+}
+
+// powerOfTwo draws two backends in proportion to weight (two steps of the
+// smooth sequence at random) and takes the one with fewer requests in
+// flight per unit of weight. math/rand/v2's global source is per-thread in
+// the runtime: no lock, no allocation.
+type powerOfTwo struct{}
+
+func (*powerOfTwo) prepare(*set) {}
+
+func (*powerOfTwo) pick(s *set, r *Request) *Backend {
+	n := uint64(len(s.seq))
+	if n == 0 {
+		return nil
+	}
+	x := rand.Uint64()
+	a := s.up[s.seq[(x&0xffffffff)%n]]
+	b := s.up[s.seq[(x>>32)%n]]
+	if b.inflight.Load()*int64(a.Weight) < a.inflight.Load()*int64(b.Weight) {
+		a, b = b, a
+	}
+	if s.take(a, r) {
+		return a
+	}
+	if b != a && s.take(b, r) {
+		return b
+	}
+	return s.scan(int(s.seq[x%n]), r)
+}
