@@ -121,7 +121,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 // retry policy allows. It returns the backend that answered, or the last
 // one tried (nil when none could be picked) and the error.
 func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.Addr, sc *pathScratch) (*balancer.Backend, error) {
-	streamed := ctx.Request.IsBodyStream()
+	streamed := p.retry.hold(&ctx.Request)
 	br := balancer.Request{Ctx: ctx, Client: client}
 	for tried := 0; ; tried++ {
 		b, err := loc.pool.Pick(&br)

@@ -59,3 +59,20 @@ func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tri
 	}
 	return false
 }
+
+// hold makes a small request body resendable and reports whether the body
+// remains a stream. With StreamRequestBody the server hands every body as
+// a stream, even one it already read whole; a body with a Content-Length
+// within maxBody is drained into the request's own buffer (usually no
+// network read: it was prefetched), so a retry can send it again. Chunked
+// and larger bodies stay streams and are never resent.
+func (p *retryPolicy) hold(req *fasthttp.Request) (streamed bool) {
+	if !req.IsBodyStream() {
+		return false
+	}
+	if cl := req.Header.ContentLength(); p.attempts > 0 && cl >= 0 && cl <= p.maxBody {
+		req.Body()
+		return req.IsBodyStream()
+	}
+	return true
+}

@@ -1,0 +1,204 @@
+package fastproxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+func TestBackendFailuresMapToStatus(t *testing.T) {
+	closesWithoutAnswer := pathRawOrigin(t, func(c net.Conn) {
+		pathReadHead(bufio.NewReader(c))
+	})
+	stop := make(chan struct{})
+	sleeps := pathRawOrigin(t, func(c net.Conn) {
+		pathReadHead(bufio.NewReader(c))
+		select {
+		case <-stop:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // before the origin's own cleanup waits for it
+	tests := []struct {
+		desc       string
+		backends   []string
+		wantStatus int
+		retryAfter bool
+	}{
+		{"closed port is 502", []string{pathClosedURL(t)}, 502, false},
+		{"origin closing without answering is 502", []string{closesWithoutAnswer}, 502, false},
+		{"origin past backend_response is 504", []string{sleeps}, 504, false},
+		{"no backend is 503 with Retry-After", nil, 503, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			zero := 0
+			cfg := &configs.Config{
+				Services: []configs.Service{pathService("", pathLoc("/", tc.backends...))},
+				Timeouts: configs.Timeouts{BackendResponse: configs.Duration(300 * time.Millisecond)},
+				Retry:    configs.Retry{Attempts: &zero},
+			}
+			px := pathStartProxy(t, cfg, Options{})
+			start := time.Now()
+			resp, body := pathDo(t, px, "GET", "h", "/", nil, nil)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if !strings.HasPrefix(body, http.StatusText(tc.wantStatus)[:3]) && !strings.Contains(body, "backend") {
+				t.Errorf("body %q does not explain the error", body)
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tc.retryAfter {
+				t.Errorf("Retry-After present %v, want %v", got, tc.retryAfter)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestResponsesWithoutBody(t *testing.T) {
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("Content-Length", "5")
+			io.WriteString(w, "hello")
+		}
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", o.URL))}}, Options{})
+	tests := []struct {
+		desc, method, path string
+		status             int
+	}{
+		{"HEAD", "HEAD", "/", 200},
+		{"204", "GET", "/204", 204},
+		{"304", "GET", "/304", 304},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			// A body sent by mistake would corrupt the second response on
+			// the same connection.
+			raw := tc.method + " " + tc.path + " HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"
+			rs := pathRaw(t, px.Addr, raw, tc.method, "GET")
+			if rs[0].StatusCode != tc.status {
+				t.Errorf("status %d, want %d", rs[0].StatusCode, tc.status)
+			}
+			if b, _ := readAllString(rs[0]); b != "" {
+				t.Errorf("body %q", b)
+			}
+			if b, _ := readAllString(rs[1]); rs[1].StatusCode != 200 || b != "hello" {
+				t.Errorf("next response %d %q", rs[1].StatusCode, b)
+			}
+		})
+	}
+}
+
+func TestChunkedResponseStreamsThrough(t *testing.T) {
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 5; i++ {
+			io.WriteString(w, strings.Repeat("x", 1000))
+			w.(http.Flusher).Flush()
+		}
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", o.URL))}}, Options{})
+	resp, body := pathDo(t, px, "GET", "h", "/", nil, nil)
+	if len(body) != 5000 || strings.Trim(body, "x") != "" {
+		t.Fatalf("body of %d bytes", len(body))
+	}
+	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+		t.Errorf("Transfer-Encoding %v, want chunked", resp.TransferEncoding)
+	}
+}
+
+func TestExpectContinueEndToEnd(t *testing.T) {
+	o := pathEchoOrigin(t, "o")
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", o.URL))}}, Options{})
+	c := pathClient()
+	c.Transport.(*http.Transport).ExpectContinueTimeout = 10 * time.Second
+	req, _ := http.NewRequest("PUT", "http://"+px.Addr+"/up", strings.NewReader("payload"))
+	req.Header.Set("Expect", "100-continue")
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if seen := pathSeenBy(t, string(b)); seen.Body != "payload" {
+		t.Errorf("origin got body %q", seen.Body)
+	}
+	// Without a 100 Continue the client would wait its full 10s.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v: no 100 Continue", d)
+	}
+}
+
+func TestRetryOnAnotherBackend(t *testing.T) {
+	good := pathEchoOrigin(t, "good")
+	killed := pathEchoOrigin(t, "killed")
+	killed.Close()
+	noAnswer := pathRawOrigin(t, func(c net.Conn) {
+		pathReadHead(bufio.NewReader(c))
+	})
+	tests := []struct {
+		desc       string
+		first      string
+		method     string
+		body       string
+		wantStatus int
+		wantGood   int64
+	}{
+		{"GET after a killed origin", killed.URL, "GET", "", 200, 1},
+		{"POST after a refused connect", killed.URL, "POST", "data", 200, 1},
+		{"GET after a closed connection", noAnswer, "GET", "", 200, 1},
+		{"PUT with a small body after a closed connection", noAnswer, "PUT", "data", 200, 1},
+		{"POST with a body sent is not retried", noAnswer, "POST", "data", 502, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			good.Hits.Store(0)
+			px := pathStartProxy(t, &configs.Config{Services: []configs.Service{
+				pathService("", pathLoc("/", tc.first, good.URL))}}, Options{})
+			// The pool starts at its first backend, the failing one.
+			resp, body := pathDo(t, px, tc.method, "h", "/", strings.NewReader(tc.body), nil)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if got := good.Hits.Load(); got != tc.wantGood {
+				t.Errorf("good origin hit %d times, want %d", got, tc.wantGood)
+			}
+			if tc.wantStatus == 200 && pathSeenBy(t, body).Body != tc.body {
+				t.Errorf("body not resent whole: %s", body)
+			}
+		})
+	}
+}
+
+func TestRetryNeverResendsAStreamedBody(t *testing.T) {
+	good := pathEchoOrigin(t, "good")
+	noAnswer := pathRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if req, err := pathReadHead(br); err == nil {
+			io.Copy(io.Discard, req.Body)
+		}
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{
+		pathService("", pathLoc("/", noAnswer, good.URL))}}, Options{})
+	// A chunked PUT is streamed by the server, so it cannot be resent.
+	body := io.MultiReader(bytes.NewReader(make([]byte, 1000)))
+	resp, _ := pathDo(t, px, "PUT", "h", "/", body, nil)
+	if resp.StatusCode != http.StatusBadGateway || good.Hits.Load() != 0 {
+		t.Fatalf("status %d, good hits %d; want 502 and none", resp.StatusCode, good.Hits.Load())
+	}
+}
