@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"bytes"
+	"net"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// conns is how many keep-alive client connections each benchmark keeps
+// busy: enough that the proxy, not the client's round trips, is the limit.
+const conns = 64
+
+// postBody is the request body of the post64k case.
+var postBody = fill(64 << 10)
+
+// benchCase is one request shape, sent the same way to every proxy.
+type benchCase struct {
+	name   string // the case=… part of the benchmark name
+	method string
+	path   string // served by Origin through any location prefix
+	body   []byte // request body; nil for GET
+	want   []byte // expected response body
+}
+
+var (
+	caseSmall  = benchCase{name: "small", method: "GET", path: "/small", want: smallBody}
+	case16K    = benchCase{name: "16k", method: "GET", path: "/16k", want: mediumBody}
+	case1M     = benchCase{name: "1m", method: "GET", path: "/1m", want: largeBody}
+	casePost   = benchCase{name: "post64k", method: "POST", path: "/post", body: postBody, want: []byte(strconv.Itoa(len(postBody)))}
+	everyCase  = []benchCase{caseSmall, case16K, case1M, casePost}
+	onlySmall  = []benchCase{caseSmall}
+	routeCount = [2]int{16, 8} // services × locations of the routes setup
+)
+
+// pluginMode says which plugin, if any, runs in both phases.
+type pluginMode int
+
+const (
+	noPlugin     pluginMode = iota
+	inProcPlugin            // addHeader, linked into the test binary
+	soPlugin                // plugins/addheader.so, loaded with the plugin package
+)
+
+// setup is one arrangement of origins and proxy configuration; every proxy
+// under test builds its own equivalent of it.
+type setup struct {
+	name     string // the setup=… part of the benchmark name
+	origins  int    // how many origins the proxy balances over
+	policy   string // balancer policy (Spillway only); "" is round-robin
+	plugin   pluginMode
+	routes   bool // many services and locations instead of one catch-all
+	cases    []benchCase
+	baseline bool // whether BenchmarkBaseline has an equivalent
+}
+
+// setups lists every benchmarked arrangement, in the order they run.
+func setups() []setup {
+	s := []setup{
+		{name: "plain", origins: 1, cases: everyCase, baseline: true},
+		{name: "plugin", origins: 1, plugin: inProcPlugin, cases: everyCase, baseline: true},
+		{name: "plugin-so", origins: 1, plugin: soPlugin, cases: everyCase, baseline: true},
+		{name: "routes", origins: 1, routes: true, cases: onlySmall, baseline: true},
+		// net/http has no balancer; round-robin over the same origins is
+		// the fair counterpart of the default policy.
+		{name: "lb-round-robin", origins: 3, policy: "round-robin", cases: onlySmall, baseline: true},
+	}
+	for _, p := range policies() {
+		if p != "round-robin" {
+			s = append(s, setup{name: "lb-" + p, origins: 3, policy: p, cases: onlySmall})
+		}
+	}
+	return s
+}
+
+// target is where a client sends a setup's requests: the proxy's address
+// and the Host header and path prefix that select the intended route.
+type target struct {
+	addr   string
+	host   string
+	prefix string
+}
+
+// routeTarget returns the Host and path prefix of the routes setup: the
+// last location of the last service, so a linear router pays in full.
+func routeTarget() (host, prefix string) {
+	return routeHost(routeCount[0] - 1), routePath(routeCount[1] - 1)
+}
+
+func routeHost(i int) string { return "svc" + strconv.Itoa(i) + ".bench.test" }
+func routePath(j int) string { return "/api/v" + strconv.Itoa(j) }
+
+// startOrigins serves Origin on n loopback listeners until tb ends and
+// returns their addresses.
+func startOrigins(tb testing.TB, n int) []string {
+	tb.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("origin listen: %v", err)
+		}
+		srv := &fasthttp.Server{Handler: Origin, NoDefaultServerHeader: true}
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+		tb.Cleanup(func() { _ = srv.Shutdown() })
+		addrs[i] = ln.Addr().String()
+	}
+	return addrs
+}
+
+// newClient returns a keep-alive client for a proxy at addr with room for
+// conns connections. Its timeouts only stop a broken proxy from hanging a run.
+func newClient(addr string) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                addr,
+		MaxConns:            conns,
+		ReadTimeout:         10 * time.Second,
+		WriteTimeout:        10 * time.Second,
+		MaxIdleConnDuration: time.Minute,
+		MaxResponseBodySize: 2 * LargeSize,
+	}
+}
+
+// prepare fills req for c through t. The body is copied once; fasthttp's
+// client leaves req untouched, so it is resent as is.
+func (c benchCase) prepare(req *fasthttp.Request, t target) {
+	req.SetRequestURI("http://" + t.host + t.prefix + c.path)
+	req.Header.SetMethod(c.method)
+	if c.body != nil {
+		req.SetBody(c.body)
+	}
+}
+
+// check reports what is wrong with resp as the answer to c, or "".
+// The benchmarks check the status and length; the harness test also
+// compares the bytes.
+func (c benchCase) check(resp *fasthttp.Response, full bool) string {
+	switch {
+	case resp.StatusCode() != fasthttp.StatusOK:
+		return "status " + strconv.Itoa(resp.StatusCode()) + ": " + string(resp.Body())
+	case len(resp.Body()) != len(c.want):
+		return "body of " + strconv.Itoa(len(resp.Body())) + " bytes, want " + strconv.Itoa(len(c.want))
+	case full && !bytes.Equal(resp.Body(), c.want):
+		return "body differs from the origin's"
+	}
+	return ""
+}
+
+// runLoad drives c through t from conns concurrent keep-alive connections
+// for b.N requests and reports req/s next to the usual per-op figures.
+// Allocations count the whole process: client, proxy and origin (the
+// fasthttp client and Origin allocate nothing once warm).
+func runLoad(b *testing.B, t target, c benchCase) {
+	client := newClient(t.addr)
+	defer client.CloseIdleConnections()
+	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(c.body) + len(c.want)))
+	var failed atomic.Bool
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+		c.prepare(req, t)
+		for pb.Next() {
+			err := client.Do(req, resp)
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			} else {
+				msg = c.check(resp, false)
+			}
+			// One report is enough; thousands would bury it.
+			if msg != "" && failed.CompareAndSwap(false, true) {
+				b.Errorf("%s %s via %s: %s", c.method, c.path, t.addr, msg)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
