@@ -1,0 +1,129 @@
+package adapter
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// errAbandoned is what a body Read returns once the plugin reading it was
+// abandoned: the bytes behind the body now belong to another request.
+var errAbandoned = errors.New("adapter: request ended; plugin overran its budget")
+
+// bodyReader is the Body of a converted request or response. It reads
+// either fasthttp's buffered body (buffered is set lazily on the first
+// Read, so an unread body costs nothing) or fasthttp's body stream, keeping
+// a copy of every streamed byte in rec so that write-back can send the
+// whole body on even though the plugin consumed part of the stream.
+//
+// mu makes detach wait for a Read in progress: that Read may be copying
+// from a buffer or reading a connection that fasthttp reuses right after.
+type bodyReader struct {
+	mu       sync.Mutex
+	src      bodySource // the buffered body's owner; nil for a stream
+	stream   io.Reader
+	buffered []byte
+	loaded   bool
+	off      int
+	rec      *bytebufferpool.ByteBuffer
+	read     bool // Read was called
+	closed   bool
+	detached bool
+}
+
+// bodySource is *fasthttp.Request or *fasthttp.Response.
+type bodySource interface{ Body() []byte }
+
+// bindBuffered binds r to the buffered body of src, fetched on first Read.
+func (r *bodyReader) bindBuffered(src bodySource) { r.src = src }
+
+// bindStream binds r to a body stream.
+func (r *bodyReader) bindStream(s io.Reader) { r.stream = s }
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.detached:
+		return 0, errAbandoned
+	case r.closed:
+		return 0, errBodyClosed
+	}
+	r.read = true
+	if r.stream != nil {
+		n, err := r.stream.Read(p)
+		if n > 0 {
+			if r.rec == nil {
+				r.rec = bytebufferpool.Get()
+			}
+			r.rec.Write(p[:n]) //nolint:errcheck // never fails
+		}
+		return n, err
+	}
+	if !r.loaded {
+		r.loaded = true
+		if r.src != nil {
+			r.buffered = r.src.Body()
+		}
+	}
+	if r.off >= len(r.buffered) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.buffered[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// errBodyClosed matches what net/http returns for a read after Close.
+var errBodyClosed = errors.New("http: invalid Read on closed Body")
+
+// Close stops further reads; the bytes stay with fasthttp, which sends them
+// on unless the plugin replaced the body.
+func (r *bodyReader) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// consumed reports whether a plugin took bytes out of a body stream, which
+// then has to be replayed on write-back.
+func (r *bodyReader) consumed() bool { return r.stream != nil && r.read }
+
+// detach makes every later Read fail, after a Read in progress returns.
+func (r *bodyReader) detach() {
+	r.mu.Lock()
+	r.detached = true
+	r.mu.Unlock()
+}
+
+// reset unbinds r for reuse; not called on an abandoned exchange.
+func (r *bodyReader) reset() {
+	if r.rec != nil {
+		bytebufferpool.Put(r.rec)
+	}
+	r.src, r.stream, r.buffered, r.rec = nil, nil, nil, nil
+	r.loaded, r.read, r.closed, r.detached = false, false, false, false
+	r.off = 0
+}
+
+// replayReader is the request body stream handed back to fasthttp after a
+// plugin read part of the streamed body: first the bytes the plugin took,
+// then the rest of the stream.
+type replayReader struct {
+	head   []byte
+	stream io.Reader
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	if len(r.head) > 0 {
+		n := copy(p, r.head)
+		r.head = r.head[n:]
+		return n, nil
+	}
+	return r.stream.Read(p)
+}
+
+func (r *replayReader) reset() { r.head, r.stream = nil, nil }

@@ -1,0 +1,288 @@
+package adapter
+
+import (
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Request returns the net/http view of ctx.Request, converting it on the
+// first call; later calls return the same pointer. The request looks as
+// net/http's server would hand it to a handler for the same bytes: Host is
+// taken out of Header, a chunked body shows as TransferEncoding
+// ["chunked"] with ContentLength -1, URL.Scheme and URL.Host are empty
+// for origin-form targets. Body reads fasthttp's buffered body or, when
+// the server streams request bodies, the stream itself, and only when a
+// plugin reads it. Context returns a context that carries fasthttp's user
+// values and is canceled once the exchange ends.
+//
+// Differences from net/http that come from fasthttp's parser: several
+// Cookie lines arrive joined into one value, and a target that net/url
+// rejects (net/http would answer 400) shows its raw path and query.
+func (x *Exchange) Request() *http.Request {
+	if !x.reqDone {
+		x.reqDone = true
+		x.convertRequest()
+	}
+	return &x.req
+}
+
+// convertRequest copies every string of ctx.Request into one arena string
+// and builds x.req from slices of it.
+func (x *Exchange) convertRequest() {
+	fr, b := &x.ctx.Request, &x.b
+	b.reset()
+	m0, m1 := b.add(fr.Header.Method())
+	u0, u1 := b.add(fr.Header.RequestURI())
+	p0, p1 := b.add(fr.Header.Protocol())
+	a0 := len(b.buf)
+	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
+	a1 := len(b.buf)
+	for k, v := range fr.Header.All() {
+		b.addField(k, v)
+	}
+	s := b.arena()
+	vals := make([]string, len(b.fields))
+	b.group(s, vals)
+
+	r := &x.req
+	r.Method, r.RequestURI, r.Proto = s[m0:m1], s[u0:u1], s[p0:p1]
+	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
+	r.RemoteAddr = s[a0:a1]
+	r.Header = header(&x.reqHeader)
+	hostHeader := x.fillRequestHeader(r, vals)
+	fixPragmaCacheControl(r.Header)
+
+	parseURI(&x.reqURL, r.RequestURI, r.Method)
+	r.URL = &x.reqURL
+	r.Host = x.reqURL.Host
+	if r.Host == "" {
+		r.Host = hostHeader
+	}
+	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
+
+	r.ContentLength = 0
+	if r.TransferEncoding != nil {
+		r.ContentLength = -1
+	} else if n := fr.Header.ContentLength(); n > 0 {
+		r.ContentLength = int64(n)
+	}
+	r.Body = http.NoBody
+	if r.ContentLength != 0 {
+		if fr.IsBodyStream() {
+			x.reqBody.bindStream(fr.BodyStream())
+		} else {
+			x.reqBody.bindBuffered(fr)
+		}
+		r.Body = &x.reqBody
+	}
+	if x.ctx.IsTLS() {
+		r.TLS = x.ctx.TLSConnectionState() // one allocation, TLS only
+	}
+	x.snapRequest()
+}
+
+// fillRequestHeader puts the grouped header lines into r.Header and the
+// fields net/http keeps apart (Host, Transfer-Encoding, Trailer, and
+// Content-Length next to chunked), and returns the first Host value.
+func (x *Exchange) fillRequestHeader(r *http.Request, vals []string) (host string) {
+	chunked := false
+	for _, g := range x.b.groups {
+		if g.key == "Transfer-Encoding" {
+			chunked = true
+		}
+	}
+	var trailer []string
+	for _, g := range x.b.groups {
+		v := vals[g.a:g.z:g.z]
+		switch {
+		case g.key == "Host":
+			host = v[0]
+		case g.key == "Transfer-Encoding":
+			// net/http accepts only "chunked" and spells it in lower case.
+			r.TransferEncoding = v[:1]
+			r.TransferEncoding[0] = "chunked"
+		case g.key == "Content-Length" && chunked:
+			// A chunked body has no length (RFC 9112, Section 6.3).
+		case g.key == "Trailer" && chunked:
+			trailer = v
+		default:
+			r.Header[g.key] = v
+		}
+	}
+	if trailer != nil {
+		r.Trailer = trailerKeys(trailer)
+	}
+	return host
+}
+
+// snapRequest records what the plugin is given, for ApplyRequest.
+func (x *Exchange) snapRequest() {
+	r, s := &x.req, &x.reqSnap
+	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
+	s.url = x.reqURL
+	s.contentLength = r.ContentLength
+	s.body = r.Body
+	s.header = r.Header
+	for k, v := range r.Header {
+		s.addHeader(k, v)
+	}
+}
+
+// ApplyRequest writes what a plugin changed in Request() back into
+// ctx.Request: Method, URL (Path, RawPath, RawQuery; or RequestURI if only
+// that changed), Host, Header lines, and Body or ContentLength. Unchanged
+// parts are not touched, so an unchanged request goes on byte for byte.
+// It does nothing if Request was never called or after Abandon.
+//
+// Header, Host, Content-Length, Transfer-Encoding and Trailer entries in
+// Header are ignored as net/http's client ignores them; set r.Host or
+// r.ContentLength instead. URL.Scheme and URL.Host do not choose the
+// backend (the balancer does); a URL.Host is used as Host only when a
+// plugin clears r.Host. Control characters in values become spaces.
+func (x *Exchange) ApplyRequest() {
+	if !x.reqDone || x.abandoned {
+		return
+	}
+	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
+	if r.Method != s.method {
+		fr.Header.SetMethod(r.Method)
+	}
+	if r.URL != nil && urlChanged(r.URL, &s.url) {
+		fr.SetRequestURI(r.URL.RequestURI())
+	} else if r.RequestURI != s.requestURI && r.RequestURI != "" {
+		fr.SetRequestURI(r.RequestURI)
+	}
+	if r.Host != s.host {
+		host := r.Host
+		if host == "" && r.URL != nil {
+			host = r.URL.Host
+		}
+		fr.Header.SetHost(host)
+		fr.SetHost(host)
+	}
+	if r.Header != nil {
+		s.applyHeader(r.Header, &fr.Header, requestIgnored, &x.b.keys)
+	}
+	x.applyRequestBody()
+}
+
+// applyRequestBody hands a replaced body to fasthttp in full, replays a
+// stream the plugin consumed part of, or applies a changed ContentLength.
+func (x *Exchange) applyRequestBody() {
+	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
+	switch {
+	case r.Body != s.body:
+		fr.ResetBody()
+		n := readBody(fr.BodyWriter(), r.Body)
+		fr.Header.SetContentLength(n)
+	case x.reqBody.consumed():
+		x.replay.stream = x.reqBody.stream
+		if x.reqBody.rec != nil {
+			x.replay.head = x.reqBody.rec.B
+		}
+		size := int(s.contentLength)
+		if r.ContentLength != s.contentLength && r.ContentLength >= 0 {
+			size = int(r.ContentLength)
+		}
+		fr.SetBodyStream(&x.replay, size)
+	case r.ContentLength != s.contentLength:
+		truncate(fr, r.ContentLength)
+	}
+}
+
+// requestIgnored lists the Header keys net/http's Request.Write takes from
+// dedicated fields instead.
+func requestIgnored(key string) bool {
+	switch key {
+	case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// readBody copies a plugin's replacement body into w and closes it, as
+// net/http's client would; a nil body or http.NoBody is empty. It returns
+// the length actually read, which becomes the Content-Length.
+func readBody(w io.Writer, body io.ReadCloser) int {
+	if body == nil || body == http.NoBody {
+		return 0
+	}
+	n, _ := io.Copy(w, body)
+	body.Close()
+	return int(n)
+}
+
+// truncate applies a ContentLength a plugin lowered without replacing the
+// body: like net/http's writer, only that many bytes are sent.
+func truncate(fr interface {
+	Body() []byte
+	SetBody([]byte)
+}, n int64) {
+	if b := fr.Body(); n >= 0 && n < int64(len(b)) {
+		fr.SetBody(b[:n])
+	}
+}
+
+// fixPragmaCacheControl mirrors net/http: "Pragma: no-cache" without
+// Cache-Control means "Cache-Control: no-cache" (RFC 7234, Section 5.4).
+func fixPragmaCacheControl(h http.Header) {
+	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+}
+
+// shouldClose mirrors net/http's reading of Connection for requests.
+func shouldClose(major, minor int, conn []string) bool {
+	if major < 1 {
+		return true
+	}
+	hasClose := hasToken(conn, "close")
+	if major == 1 && minor == 0 {
+		return hasClose || !hasToken(conn, "keep-alive")
+	}
+	return hasClose
+}
+
+// hasToken reports whether a comma-separated list in vals holds token.
+func hasToken(vals []string, token string) bool {
+	for _, v := range vals {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func protoVersion(proto string) (int, int) {
+	switch proto {
+	case "HTTP/1.1":
+		return 1, 1
+	case "HTTP/1.0":
+		return 1, 0
+	}
+	if major, minor, ok := http.ParseHTTPVersion(proto); ok {
+		return major, minor
+	}
+	return 1, 1
+}
+
+// trailerKeys builds Request.Trailer from the Trailer header as net/http
+// does: announced keys with no values yet.
+func trailerKeys(vals []string) http.Header {
+	t := make(http.Header)
+	for _, v := range vals {
+		for key := range strings.SplitSeq(v, ",") {
+			if key = http.CanonicalHeaderKey(strings.TrimSpace(key)); key != "" {
+				t[key] = nil
+			}
+		}
+	}
+	return t
+}

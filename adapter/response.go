@@ -1,0 +1,195 @@
+package adapter
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// Response returns the net/http view of ctx.Response, converting it on the
+// first call; later calls return the same pointer. It looks as net/http's
+// client would return it for the same bytes: Status is the status line
+// after the protocol ("200 OK"), a chunked body shows as TransferEncoding
+// ["chunked"] with ContentLength -1, a body of unknown length has
+// ContentLength -1, an empty one is http.NoBody.
+//
+// Request is the very *http.Request of the request phase, so a context a
+// plugin attached there with *req = *req.WithContext(ctx) is seen through
+// resp.Request.Context(). If the request phase never converted the
+// request, Response converts it now (as it was forwarded), so Request is
+// never nil.
+func (x *Exchange) Response() *http.Response {
+	if !x.resDone {
+		x.resDone = true
+		x.convertResponse()
+	}
+	return &x.res
+}
+
+func (x *Exchange) convertResponse() {
+	req := x.Request() // before b is reused for the response
+	fr, b := &x.ctx.Response, &x.b
+	b.reset()
+	code := fr.StatusCode()
+	p0, p1 := b.add(fr.Header.Protocol())
+	status, s0, s1 := statusLine(code, fr.Header.StatusMessage()), 0, 0
+	if status == "" {
+		s0 = len(b.buf)
+		b.buf = strconv.AppendInt(b.buf, int64(code), 10)
+		b.buf = append(b.buf, ' ')
+		b.buf = append(b.buf, fr.Header.StatusMessage()...)
+		s1 = len(b.buf)
+	}
+	for k, v := range fr.Header.All() {
+		b.addField(k, v)
+	}
+	s := b.arena()
+	vals := make([]string, len(b.fields))
+	b.group(s, vals)
+
+	r := &x.res
+	r.StatusCode, r.Status = code, status
+	if status == "" {
+		r.Status = s[s0:s1]
+	}
+	r.Proto = s[p0:p1]
+	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
+	r.Header = header(&x.resHeader)
+	x.fillResponseHeader(r, vals)
+	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
+	r.Request = req
+
+	switch n := fr.Header.ContentLength(); {
+	case r.TransferEncoding != nil || n < 0:
+		r.ContentLength = -1
+	default:
+		r.ContentLength = int64(n)
+	}
+	r.Body = http.NoBody
+	if r.ContentLength != 0 {
+		if fr.IsBodyStream() {
+			x.resBody.bindStream(fr.BodyStream())
+		} else {
+			x.resBody.bindBuffered(fr)
+		}
+		r.Body = &x.resBody
+	}
+	x.snapResponse()
+}
+
+// fillResponseHeader puts the grouped header lines into r.Header, keeping
+// out what net/http's client keeps apart: Transfer-Encoding, and
+// Content-Length and Trailer next to chunked.
+func (x *Exchange) fillResponseHeader(r *http.Response, vals []string) {
+	chunked := false
+	for _, g := range x.b.groups {
+		if g.key == "Transfer-Encoding" {
+			chunked = true
+		}
+	}
+	for _, g := range x.b.groups {
+		v := vals[g.a:g.z:g.z]
+		switch {
+		case g.key == "Transfer-Encoding":
+			r.TransferEncoding = v[:1]
+			r.TransferEncoding[0] = "chunked"
+		case g.key == "Content-Length" && chunked:
+		case g.key == "Trailer" && chunked:
+			r.Trailer = trailerKeys(v)
+		default:
+			r.Header[g.key] = v
+		}
+	}
+}
+
+func (x *Exchange) snapResponse() {
+	r, s := &x.res, &x.resSnap
+	s.status, s.statusText = r.StatusCode, r.Status
+	s.contentLength = r.ContentLength
+	s.body = r.Body
+	s.header = r.Header
+	for k, v := range r.Header {
+		s.addHeader(k, v)
+	}
+}
+
+// ApplyResponse writes what a plugin changed in Response() back into
+// ctx.Response: StatusCode and Status, Header lines, and Body or
+// ContentLength. A replaced Body is read in full here and closed, and its
+// length becomes Content-Length; a streamed body the plugin read part of is
+// read to the end and sent buffered. Unchanged parts are not touched. It
+// does nothing if Response was never called or after Abandon.
+// Content-Length, Transfer-Encoding and Trailer entries in Header are
+// ignored, as in net/http's Response.Write.
+func (x *Exchange) ApplyResponse() {
+	if !x.resDone || x.abandoned {
+		return
+	}
+	r, s, fr := &x.res, &x.resSnap, &x.ctx.Response
+	if r.StatusCode != s.status {
+		fr.SetStatusCode(r.StatusCode)
+		if r.Status == s.statusText {
+			fr.Header.SetStatusMessage(nil) // fasthttp writes the standard text
+		}
+	}
+	if r.Status != s.statusText {
+		_, msg, _ := strings.Cut(r.Status, " ")
+		fr.Header.SetStatusMessage([]byte(sanitize(msg)))
+	}
+	if r.Header != nil {
+		s.applyHeader(r.Header, &fr.Header, responseIgnored, &x.b.keys)
+	}
+	switch {
+	case r.Body != s.body:
+		fr.ResetBody()
+		fr.Header.SetContentLength(readBody(fr.BodyWriter(), r.Body))
+	case x.resBody.consumed():
+		rec := x.resBody.rec
+		if rec == nil {
+			rec = bytebufferpool.Get()
+			x.resBody.rec = rec
+		}
+		io.Copy(rec, x.resBody.stream) //nolint:errcheck // a short body is sent short, as read
+		fr.SetBody(rec.B)
+		if r.ContentLength != s.contentLength {
+			truncate(fr, r.ContentLength)
+		}
+	case r.ContentLength != s.contentLength:
+		truncate(fr, r.ContentLength)
+	}
+}
+
+func responseIgnored(key string) bool {
+	switch key {
+	case "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// statusLines holds "200 OK" and the like for every code with a standard
+// text, built once so the common Status costs no allocation.
+var statusLines = func() (t [600]string) {
+	for code := range t {
+		if text := http.StatusText(code); text != "" {
+			t[code] = strconv.Itoa(code) + " " + text
+		}
+	}
+	return t
+}()
+
+// statusLine returns the shared Status string for code when msg is empty
+// (fasthttp then writes the standard text) or the standard text itself,
+// and "" otherwise.
+func statusLine(code int, msg []byte) string {
+	if code < 0 || code >= len(statusLines) || statusLines[code] == "" {
+		return ""
+	}
+	if len(msg) == 0 || string(msg) == http.StatusText(code) {
+		return statusLines[code]
+	}
+	return ""
+}
