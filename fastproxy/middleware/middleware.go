@@ -1,10 +1,16 @@
-// Package middleware implements Terraster's built-in middleware (rate_limit,
-// security, cors, compression) directly on fasthttp types, with no net/http
-// conversion. circuit_breaker is configuration for the balancer's passive
-// ejection and has no runtime here.
+// Package middleware implements Spillway's built-in middleware (Terraster's
+// rate_limit, security, cors and compression) directly on fasthttp types,
+// with no net/http conversion. circuit_breaker is configuration for the
+// balancer's passive ejection and has no runtime here.
+//
+// New is the slow path: it validates the configuration and precomputes
+// every header value. Request and Response are the hot path and allocate
+// nothing per request, except when compressing a streamed body (fasthttp's
+// stream compressor needs a goroutine and a pipe per response).
 package middleware
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/spillway-lb/spillway/configs"
@@ -12,22 +18,115 @@ import (
 )
 
 // Chain is the middleware of one service: the global list with the
-// service's entries replacing those of the same kind.
-type Chain struct{}
+// service's entries replacing those of the same kind. It is safe for
+// concurrent use by the requests of its service. The zero Chain does
+// nothing.
+type Chain struct {
+	limit    *rateLimit
+	security *security
+	cors     *cors
+	compress *compression
+}
 
 // New builds the chain of a service from the global and service lists.
-func New(global, service []configs.Middleware) (*Chain, error) { return &Chain{}, nil }
+// A kind set in service replaces the global entry of that kind; within one
+// list a later entry of a kind replaces an earlier one. An entry with no
+// other kind set is a compression entry, so "compression: false" in a
+// service turns off a global "compression: true". circuit_breaker entries
+// are ignored (the balancer reads them). New fails on values no request
+// could be served with, such as a non-positive requests_per_second.
+func New(global, service []configs.Middleware) (*Chain, error) {
+	var pick struct {
+		limit    *configs.RateLimit
+		security *configs.Security
+		cors     *configs.CORS
+		compress bool
+	}
+	for _, list := range [][]configs.Middleware{global, service} {
+		// Kinds present in this list, so the service list overrides
+		// whole kinds rather than merging fields.
+		for _, m := range list {
+			switch {
+			case m.RateLimit != nil:
+				pick.limit = m.RateLimit
+			case m.Security != nil:
+				pick.security = m.Security
+			case m.CORS != nil:
+				pick.cors = m.CORS
+			case m.CircuitBreaker != nil:
+			default:
+				pick.compress = m.Compression
+			}
+		}
+	}
+	c := &Chain{}
+	var err error
+	if pick.limit != nil {
+		if c.limit, err = newRateLimit(pick.limit); err != nil {
+			return nil, fmt.Errorf("middleware rate_limit: %w", err)
+		}
+	}
+	if pick.security != nil {
+		if c.security, err = newSecurity(pick.security); err != nil {
+			return nil, fmt.Errorf("middleware security: %w", err)
+		}
+	}
+	if pick.cors != nil {
+		if c.cors, err = newCORS(pick.cors); err != nil {
+			return nil, fmt.Errorf("middleware cors: %w", err)
+		}
+	}
+	if pick.compress {
+		c.compress = newCompression()
+	}
+	return c, nil
+}
 
 // Empty reports whether the chain does nothing, so the proxy can skip it.
-func (c *Chain) Empty() bool { return true }
+func (c *Chain) Empty() bool {
+	return c.limit == nil && c.security == nil && c.cors == nil && c.compress == nil
+}
 
-// Request runs the request side. client is the real client address.
-// answered reports that the chain wrote the answer (429, a CORS preflight)
-// into ctx.Response and the request must not be forwarded.
-func (c *Chain) Request(ctx *fasthttp.RequestCtx, client netip.Addr) (answered bool) { return false }
+// Request runs the request side. client is the real client address (the
+// rate limit's key). answered reports that the chain wrote the answer (429,
+// a CORS preflight) into ctx.Response, complete with the security and CORS
+// response headers, and the request must not be forwarded. Running
+// Response on such an answer as well is harmless.
+func (c *Chain) Request(ctx *fasthttp.RequestCtx, client netip.Addr) (answered bool) {
+	switch {
+	case c.limit != nil && c.limit.refuse(ctx, client):
+		// Headers for the 429 too, so a browser script can read it.
+		c.headers(ctx)
+		return true
+	case c.cors != nil && c.cors.preflight(ctx):
+		if c.security != nil {
+			c.security.apply(ctx)
+		}
+		return true
+	}
+	return false
+}
 
-// Response runs the response side on ctx.Response before it is written.
-func (c *Chain) Response(ctx *fasthttp.RequestCtx) {}
+// Response runs the response side on ctx.Response before it is written:
+// security headers, CORS headers, then compression, which comes last
+// because it replaces the body.
+func (c *Chain) Response(ctx *fasthttp.RequestCtx) {
+	c.headers(ctx)
+	if c.compress != nil {
+		c.compress.apply(ctx)
+	}
+}
 
-// Close releases background resources (rate-limit janitors).
+func (c *Chain) headers(ctx *fasthttp.RequestCtx) {
+	if c.security != nil {
+		c.security.apply(ctx)
+	}
+	if c.cors != nil {
+		c.cors.apply(ctx)
+	}
+}
+
+// Close releases the chain's resources. The rate limit's table is fixed in
+// size and expires idle clients as it goes, so there is no janitor to stop;
+// Close exists so the proxy need not know that.
 func (c *Chain) Close() {}
