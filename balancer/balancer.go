@@ -16,16 +16,18 @@
 //   - weighted-round-robin: nginx's smooth weighted round-robin (weights
 //     5,1,1 give a a b a c a a), precomputed as one sequence walked by an
 //     atomic counter.
-//   - least-connections: fewest requests in flight; ties are broken in
-//     weighted-round-robin order, so idle backends share by weight.
+//   - least-connections: fewest requests in flight; weight only breaks
+//     ties (scanning in weighted-round-robin order), so idle backends share
+//     by weight while busy ones even out their requests in flight.
 //   - weighted-least-connections: fewest requests in flight per unit of
 //     weight; ties as above.
 //   - bounded-least-connections: weighted-round-robin while the candidate
 //     carries at most (1+HashBound) times its weighted share of the requests
 //     in flight; otherwise weighted-least-connections.
 //   - least-response-time: lowest moving average of response time (fed by
-//     Done) times (in flight + 1), per unit of weight. A backend not yet
-//     measured scores zero, so it is tried first.
+//     Done) times (in flight + 1); ties are broken in weighted-round-robin
+//     order. A backend not yet measured counts as the fastest measured one,
+//     so it is tried soon.
 //   - power-of-two: two backends drawn at random in proportion to weight;
 //     the one with fewer requests in flight per unit of weight wins.
 //   - ip-hash: Request.Client on a weighted hash ring, so a client keeps its

@@ -18,7 +18,7 @@ type ring struct {
 }
 
 const (
-	vnodesPerWeight = 100
+	vnodesPerWeight = 256
 	// maxPoints bounds the ring; larger weight sums get fewer points per
 	// unit of weight, in proportion.
 	maxPoints = 1 << 16

@@ -58,9 +58,9 @@ func (s *set) start(next *atomic.Uint64) int {
 type loadScore uint8
 
 const (
-	byConns         loadScore = iota // requests in flight
-	byConnsPerWeight                 // requests in flight / weight
-	byResponseTime                   // moving average × (in flight + 1) / weight
+	byConns          loadScore = iota // requests in flight
+	byConnsPerWeight                  // requests in flight / weight
+	byResponseTime                    // moving average × (in flight + 1)
 )
 
 // leastConn takes the backend with the lowest score, scanning from a
@@ -97,6 +97,10 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 	n := len(s.up)
 	var best *Backend
 	var bestScore float64
+	unmeasured := int64(1)
+	if p.score == byResponseTime {
+		unmeasured = fastest(s)
+	}
 	for i := 0; i < n; i++ {
 		j := start + i
 		if j >= n {
@@ -106,7 +110,7 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 		if (b == r.Exclude && n > 1) || full(b) || b.trial.Load() == trialTaken {
 			continue
 		}
-		sc := p.scoreOf(b)
+		sc := p.scoreOf(b, unmeasured)
 		if best == nil || sc < bestScore {
 			best, bestScore = b, sc
 		}
@@ -114,15 +118,34 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 	return best
 }
 
-func (p *leastConn) scoreOf(b *Backend) float64 {
+// scoreOf returns b's load; unmeasured is the response time assumed for a
+// backend without one yet.
+func (p *leastConn) scoreOf(b *Backend, unmeasured int64) float64 {
 	c := float64(b.inflight.Load())
 	switch p.score {
 	case byConnsPerWeight:
 		return c / float64(b.Weight)
 	case byResponseTime:
-		return float64(b.rtt.Load()) * (c + 1) / float64(b.Weight)
+		rtt := b.rtt.Load()
+		if rtt == 0 {
+			rtt = unmeasured
+		}
+		return float64(rtt) * (c + 1)
 	}
 	return c
+}
+
+// fastest returns the lowest measured response time in s (1 when none is
+// measured): what least-response-time assumes of a backend not measured
+// yet, so it gets tried soon while its requests in flight still count.
+func fastest(s *set) int64 {
+	lo := int64(0)
+	for _, b := range s.up {
+		if v := b.rtt.Load(); v != 0 && (lo == 0 || v < lo) {
+			lo = v
+		}
+	}
+	return max(lo, 1)
 }
 
 // boundedLeastConn follows the smooth weighted sequence while its
@@ -175,8 +198,14 @@ func (*powerOfTwo) pick(s *set, r *Request) *Backend {
 		return nil
 	}
 	x := rand.Uint64()
-	a := s.up[s.seq[(x&0xffffffff)%n]]
-	b := s.up[s.seq[(x>>32)%n]]
+	i, j := s.seq[(x&0xffffffff)%n], s.seq[(x>>32)%n]
+	if i == j && len(s.up) > 1 {
+		// Two draws of one backend compare nothing; pair it with the next.
+		if j++; int(j) == len(s.up) {
+			j = 0
+		}
+	}
+	a, b := s.up[i], s.up[j]
 	if b.inflight.Load()*int64(a.Weight) < a.inflight.Load()*int64(b.Weight) {
 		a, b = b, a
 	}
