@@ -1,11 +1,20 @@
 package fastproxy
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strconv"
+	"sync"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf"
+	"github.com/valyala/fasthttp"
 )
 
 // Options are the parts of a Server that do not come from the configuration.
@@ -16,23 +25,308 @@ type Options struct {
 	Plugins Plugins
 }
 
-// Server is Spillway's proxy: one listener per configured port.
+// Server is Spillway's proxy: one fasthttp server per configured port, each
+// with its own listener (TLS when the port's services have TLS) in front of
+// the proxy of the services on that port.
+//
+// Every port enforces the edge rules of the configuration: the client
+// timeouts (timeouts.client_header, client_read, client_write, client_idle)
+// as limits on stalls, never on transfers that keep moving; the request
+// limits (limits.max_header_bytes, max_body_bytes); strict HTTP/1.1 framing
+// (RFC 9112), refusing with 400 and closing the connection rather than
+// guessing; and recovery from panics while handling a request (500).
+//
+// A Server is started once and shut down once; its methods are safe for
+// concurrent use.
 type Server struct {
 	cfg  *configs.Config
 	opts Options
+	log  *slog.Logger
+	set  edgeSettings
+
+	// wrap, when set before Start, wraps every port's proxy handler inside
+	// the edge (so panics and framing rules apply to it). Tests use it to
+	// inject handlers; it is nil in production.
+	wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+
+	mu       sync.Mutex
+	ports    []*edgePort // ascending configured port
+	started  bool
+	shutdown bool
+	serving  sync.WaitGroup
 }
 
-// New builds a Server from a loaded, validated configuration. It opens nothing.
+// edgePort is one listener port and what serves it.
+type edgePort struct {
+	port     int
+	services []*configs.Service
+	tls      bool
+	proxy    *proxy
+
+	srv    *fasthttp.Server
+	ln     net.Listener
+	tlsLn  *tlsconf.Listener
+	conns  edgeConnRegistry
+	served error // what Serve returned, under Server.mu
+}
+
+// New builds a Server from a loaded, validated configuration: it groups the
+// services by port and builds each port's proxy. It opens nothing; Start
+// does. Timeouts and limits left zero take their documented defaults.
 func New(cfg *configs.Config, opts Options) (*Server, error) {
-	return &Server{cfg: cfg, opts: opts}, nil
+	if cfg == nil {
+		return nil, errors.New("fastproxy: nil configuration")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, set: newEdgeSettings(cfg)}
+	ports, err := edgeGroupPorts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ports {
+		if p.proxy, err = newProxy(cfg, p.services, opts); err != nil {
+			for _, done := range ports {
+				if done.proxy != nil {
+					done.proxy.Close()
+				}
+			}
+			return nil, fmt.Errorf("port %d: %w", p.port, err)
+		}
+	}
+	s.ports = ports
+	return s, nil
 }
 
-// Start opens every listener and serves in the background.
-func (s *Server) Start() error { return nil }
+// edgeGroupPorts sorts the services into ports, ascending. The top-level
+// backends become a service named "default" unless the configuration
+// already has one (configs.Prepare makes it).
+func edgeGroupPorts(cfg *configs.Config) ([]*edgePort, error) {
+	services := make([]*configs.Service, 0, len(cfg.Services)+1)
+	hasDefault := false
+	for i := range cfg.Services {
+		services = append(services, &cfg.Services[i])
+		hasDefault = hasDefault || cfg.Services[i].Name == "default"
+	}
+	if !hasDefault && len(cfg.Backends) > 0 {
+		services = append(services, &configs.Service{
+			Name:      "default",
+			Port:      cmp.Or(cfg.Port, edgeDefaultPort),
+			Locations: []configs.Location{{Path: "/", Backends: cfg.Backends}},
+		})
+	}
+	byPort := map[int]*edgePort{}
+	var ports []*edgePort
+	for _, svc := range services {
+		p := byPort[svc.Port]
+		isTLS := edgeServiceTLS(cfg, svc) != nil
+		if p == nil {
+			p = &edgePort{port: svc.Port, tls: isTLS}
+			byPort[svc.Port] = p
+			ports = append(ports, p)
+		} else if p.tls != isTLS {
+			return nil, fmt.Errorf("port %d: service %q and service %q disagree on tls", svc.Port, p.services[0].Name, svc.Name)
+		}
+		p.services = append(p.services, svc)
+	}
+	if len(ports) == 0 {
+		return nil, errors.New("fastproxy: no service to serve (no backends and no services)")
+	}
+	slices.SortFunc(ports, func(a, b *edgePort) int { return cmp.Compare(a.port, b.port) })
+	return ports, nil
+}
+
+// edgeServiceTLS is the TLS block a service is served with, or nil: its own
+// block unless that says enabled: false, else the global one when it says
+// enabled: true. A service with http_redirect is the plain-HTTP side of a
+// redirect and takes no global TLS.
+func edgeServiceTLS(cfg *configs.Config, svc *configs.Service) *configs.TLS {
+	if t := svc.TLS; t != nil {
+		if t.Enabled == nil || *t.Enabled {
+			return t
+		}
+		return nil
+	}
+	if t := cfg.TLS; t != nil && t.Enabled != nil && *t.Enabled && !svc.HTTPRedirect {
+		return t
+	}
+	return nil
+}
+
+// Start opens every port's listener on cfg.Host (empty: all interfaces;
+// port 0: an ephemeral port) and serves in the background. If a port cannot
+// be opened, the ones already open are closed and the error returned.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.shutdown {
+		return errors.New("fastproxy: Server already started")
+	}
+	s.started = true
+	for _, p := range s.ports {
+		if err := s.open(p); err != nil {
+			s.closeOpened()
+			return fmt.Errorf("port %d: %w", p.port, err)
+		}
+	}
+	for _, p := range s.ports {
+		s.serving.Add(1)
+		go s.serve(p)
+	}
+	return nil
+}
+
+// open builds a port's fasthttp server and opens its listener.
+func (s *Server) open(p *edgePort) error {
+	p.srv = s.newFastServer(p)
+	var tlsCfg *tls.Config
+	if p.tls {
+		sites := make([]tlsconf.Site, len(p.services))
+		for i, svc := range p.services {
+			sites[i] = tlsconf.Site{Name: svc.Name, Host: svc.Host, TLS: edgeServiceTLS(s.cfg, svc)}
+		}
+		l, err := tlsconf.NewListener(p.port, sites, s.log)
+		if err != nil {
+			return err
+		}
+		p.tlsLn, tlsCfg = l, l.Config()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(p.port)))
+	if err != nil {
+		return err
+	}
+	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg}
+	return nil
+}
+
+// newFastServer configures fasthttp for a port. Its own ReadTimeout,
+// WriteTimeout and IdleTimeout stay zero: they bound whole operations, and
+// the edge's connections arm stall-based deadlines instead (conn_deadline.go).
+func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
+	var next fasthttp.RequestHandler = p.proxy.ServeHTTP
+	if s.wrap != nil {
+		next = s.wrap(next)
+	}
+	h := &edgeHandler{next: next, log: s.log, set: &s.set}
+	return &fasthttp.Server{
+		Handler:       h.serve,
+		ErrorHandler:  edgeErrorHandler,
+		ExpectHandler: h.expect,
+		ConnState:     edgeConnState,
+		Logger:        edgeFastLogger{log: s.log},
+
+		// A head larger than the read buffer fails with ErrSmallBuffer,
+		// answered 431, so the buffer is the head limit.
+		ReadBufferSize:     s.set.maxHeaderBytes,
+		MaxRequestBodySize: s.set.fasthttpBodyLimit(),
+		StreamRequestBody:  true,
+		// Pre-parsing multipart forms would buffer uploads in memory and
+		// temporary files instead of streaming them to the backend.
+		DisablePreParseMultipartForm: true,
+
+		NoDefaultServerHeader: true,
+		// The backend's Content-Type (or its absence) is passed on as is.
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+	}
+}
+
+// serve runs a port's fasthttp server until its listener closes.
+func (s *Server) serve(p *edgePort) {
+	defer s.serving.Done()
+	err := p.srv.Serve(p.ln)
+	if err != nil {
+		s.log.Error("listener stopped", "port", p.port, "error", err)
+	}
+	s.mu.Lock()
+	p.served = err
+	s.mu.Unlock()
+}
+
+// closeOpened closes the listeners and TLS state Start opened so far.
+func (s *Server) closeOpened() {
+	for _, p := range s.ports {
+		if p.ln != nil {
+			p.ln.Close()
+		}
+		if p.tlsLn != nil {
+			p.tlsLn.Close()
+		}
+	}
+}
 
 // Addrs returns the bound listener addresses, ordered by configured port.
-func (s *Server) Addrs() []net.Addr { return nil }
+// It is nil before Start.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, p := range s.ports {
+		if p.ln != nil {
+			out = append(out, p.ln.Addr())
+		}
+	}
+	return out
+}
 
-// Shutdown stops accepting, waits for in-flight requests until ctx ends, and
-// closes backend connections.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+// Shutdown stops accepting on every port, lets requests in flight finish
+// until ctx ends (the caller bounds it with shutdown_grace), then closes the
+// connections still open and every port's proxy and TLS state. Responses
+// finished during shutdown carry "Connection: close". It returns ctx's
+// error when it had to cut requests short. Calling it again does nothing.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return nil
+	}
+	s.shutdown = true
+	started := s.started
+	s.mu.Unlock()
+
+	var err error
+	if started {
+		err = s.drain(ctx)
+	}
+	for _, p := range s.ports {
+		p.proxy.Close()
+		if p.tlsLn != nil {
+			p.tlsLn.Close()
+		}
+	}
+	return err
+}
+
+// drain stops the listeners and waits for the ports' connections.
+func (s *Server) drain(ctx context.Context) error {
+	for _, p := range s.ports {
+		// Closing the listener ourselves also covers a Serve that has not
+		// registered it with fasthttp yet.
+		p.ln.Close()
+	}
+	errs := make([]error, len(s.ports))
+	var wg sync.WaitGroup
+	for i, p := range s.ports {
+		wg.Go(func() { errs[i] = p.srv.ShutdownWithContext(ctx) })
+	}
+	wg.Wait()
+	cut := 0
+	for _, p := range s.ports {
+		cut += p.conns.closeAll()
+	}
+	if cut > 0 {
+		s.log.Warn("shutdown grace period ended; closed connections with requests in flight", "connections", cut)
+	}
+	s.serving.Wait()
+	if ctx.Err() != nil && cut > 0 {
+		return ctx.Err()
+	}
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, net.ErrClosed) && !errors.Is(e, ctx.Err()) {
+			return e
+		}
+	}
+	return nil
+}

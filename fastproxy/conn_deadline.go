@@ -1,0 +1,255 @@
+package fastproxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Phases of a client connection, which decide the read deadline. fasthttp's
+// own ReadTimeout and WriteTimeout bound whole operations and would cut a
+// long upload or download that is still moving, so the edge leaves them
+// zero and arms deadlines here instead:
+//
+//   - edgePhaseHead: a request head is being read. The deadline is fixed when
+//     the head starts (at accept for a new connection, at the first byte on
+//     a kept-alive one) and is not extended by progress, so a client that
+//     dribbles its head is cut off after client_header.
+//   - edgePhaseBody: the head is complete. Every Read re-arms client_read, so
+//     only a pause that long cuts the body.
+//   - edgePhaseIdle: the response is written and the connection waits for the
+//     next request for at most client_idle.
+const (
+	edgePhaseHead = iota
+	edgePhaseBody
+	edgePhaseIdle
+)
+
+// edgeHeadEnd is the blank line that ends a request head (RFC 9112 section 2.1).
+var edgeHeadEnd = []byte("\r\n\r\n")
+
+// edgeConn is an accepted client connection with progress-based deadlines.
+//
+// Reads and the phase are touched only by the goroutine serving the
+// connection (and by whoever it hands the request body to while it waits),
+// so they need no lock. Close may be called from any goroutine. An edgeConn
+// must not be copied.
+type edgeConn struct {
+	net.Conn
+	set *edgeSettings
+	reg *edgeConnRegistry
+
+	phase int
+	armed bool // the idle deadline is set for this idle period
+	match int  // bytes of edgeHeadEnd matched at the end of what was read so far
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// edgeTLSConn is an edgeConn over a *tls.Conn. It keeps the methods
+// fasthttp looks for to report RequestCtx.IsTLS and the connection state,
+// so the edge wrapper sits above TLS and sees the plaintext it frames.
+type edgeTLSConn struct {
+	edgeConn
+	tls *tls.Conn
+}
+
+// Handshake runs the TLS handshake under the head deadline armed at accept,
+// so a client that never finishes it is cut off after client_header.
+func (c *edgeTLSConn) Handshake() error { return c.tls.Handshake() }
+
+// ConnectionState returns the state of the TLS connection.
+func (c *edgeTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// Read reads from the client, arming the deadline of the current phase.
+func (c *edgeConn) Read(p []byte) (int, error) {
+	switch c.phase {
+	case edgePhaseBody:
+		c.Conn.SetReadDeadline(time.Now().Add(c.set.read)) //nolint:errcheck // a closed conn fails the Read below
+	case edgePhaseIdle:
+		if !c.armed {
+			c.Conn.SetReadDeadline(time.Now().Add(c.set.idle)) //nolint:errcheck
+			c.armed = true
+		}
+	}
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		return n, err
+	}
+	if c.phase == edgePhaseIdle {
+		// The first byte of the next request: its head has client_header
+		// from now.
+		c.phase, c.match = edgePhaseHead, 0
+		c.Conn.SetReadDeadline(time.Now().Add(c.set.header)) //nolint:errcheck
+	}
+	if c.phase == edgePhaseHead && c.scanHeadEnd(p[:n]) {
+		c.phase = edgePhaseBody
+	}
+	return n, err
+}
+
+// scanHeadEnd reports whether b, read after what came before, completes the
+// blank line that ends the head. The match may straddle reads.
+func (c *edgeConn) scanHeadEnd(b []byte) bool {
+	for c.match > 0 && len(b) > 0 {
+		if b[0] != edgeHeadEnd[c.match] {
+			c.match = 0
+			break
+		}
+		c.match++
+		b = b[1:]
+		if c.match == len(edgeHeadEnd) {
+			return true
+		}
+	}
+	if bytes.Contains(b, edgeHeadEnd) {
+		return true
+	}
+	// Remember a partial match at the tail for the next read.
+	for k := len(edgeHeadEnd) - 1; k > 0; k-- {
+		if bytes.HasSuffix(b, edgeHeadEnd[:k]) {
+			c.match = k
+			return false
+		}
+	}
+	return false
+}
+
+// Write writes to the client in slices, re-arming client_write before each,
+// so that only a client that stops reading for that long is cut off.
+func (c *edgeConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), edgeWriteSlice)]
+		c.Conn.SetWriteDeadline(time.Now().Add(c.set.write)) //nolint:errcheck // a closed conn fails the Write below
+		n, err := c.Conn.Write(chunk)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// beginBody moves the connection to the body phase. The edge calls it when
+// a request reaches the handler, for heads that arrived without a Read the
+// scanner could see (pipelined behind an earlier request).
+func (c *edgeConn) beginBody() { c.phase = edgePhaseBody }
+
+// beginIdle moves the connection to the idle phase once a response is sent.
+func (c *edgeConn) beginIdle() { c.phase, c.armed = edgePhaseIdle, false }
+
+// Close closes the connection once and forgets it in the registry.
+func (c *edgeConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.Conn.Close()
+		c.reg.remove(c)
+	})
+	return c.closeErr
+}
+
+// edgeConnOf returns the edgeConn under a connection fasthttp hands back,
+// or nil for one the edge did not accept (a test's in-memory pipe).
+func edgeConnOf(nc net.Conn) *edgeConn {
+	switch c := nc.(type) {
+	case *edgeConn:
+		return c
+	case *edgeTLSConn:
+		return &c.edgeConn
+	}
+	return nil
+}
+
+// edgeConnState is fasthttp's ConnState hook: a connection that has sent its
+// response waits for the next request under client_idle.
+func edgeConnState(nc net.Conn, st fasthttp.ConnState) {
+	if st != fasthttp.StateIdle {
+		return
+	}
+	if c := edgeConnOf(nc); c != nil {
+		c.beginIdle()
+	}
+}
+
+// edgeListener wraps accepted connections in edgeConns and tracks them, so
+// Shutdown can close the ones still open when its grace period ends.
+type edgeListener struct {
+	net.Listener
+	set *edgeSettings
+	reg *edgeConnRegistry
+	tls *tls.Config // nil: plain HTTP
+}
+
+// Accept accepts a connection, arms its head deadline and registers it.
+// A connection costs one wrapper allocation here; requests on it cost none.
+func (l *edgeListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	nc.SetReadDeadline(time.Now().Add(l.set.header)) //nolint:errcheck // a dead conn fails its first Read
+	var c net.Conn
+	var ec *edgeConn
+	if l.tls != nil {
+		tc := &edgeTLSConn{tls: tls.Server(nc, l.tls)}
+		tc.edgeConn = edgeConn{Conn: tc.tls}
+		c, ec = tc, &tc.edgeConn
+	} else {
+		ec = &edgeConn{Conn: nc}
+		c = ec
+	}
+	ec.set, ec.reg, ec.phase = l.set, l.reg, edgePhaseHead
+	if !l.reg.add(ec) {
+		nc.Close()
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// edgeConnRegistry is the set of open connections of a port.
+type edgeConnRegistry struct {
+	mu     sync.Mutex
+	conns  map[*edgeConn]struct{}
+	closed bool
+}
+
+func (r *edgeConnRegistry) add(c *edgeConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.conns == nil {
+		r.conns = make(map[*edgeConn]struct{})
+	}
+	r.conns[c] = struct{}{}
+	return true
+}
+
+func (r *edgeConnRegistry) remove(c *edgeConn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+}
+
+// closeAll closes every open connection and refuses new ones; it returns
+// how many it closed.
+func (r *edgeConnRegistry) closeAll() int {
+	r.mu.Lock()
+	r.closed = true
+	conns := make([]*edgeConn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
+}

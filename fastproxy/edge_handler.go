@@ -1,0 +1,189 @@
+package fastproxy
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// edgeHandler wraps a port's proxy with what every request gets before the
+// proxy runs: the strict framing check, the body limit, the probe of a
+// chunked body's first chunk, and panic recovery. Its per-request path
+// allocates nothing once warm.
+type edgeHandler struct {
+	next fasthttp.RequestHandler
+	log  *slog.Logger
+	set  *edgeSettings
+}
+
+// errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes reads as.
+var errEdgeBodyTooLarge = errors.New("request body exceeds max_body_bytes")
+
+// serve handles one request: it runs in fasthttp's serving goroutine.
+func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
+	defer e.recoverPanic(ctx)
+	if c := edgeConnOf(ctx.Conn()); c != nil {
+		c.beginBody()
+	}
+	if status, why := e.check(&ctx.Request.Header); status != 0 {
+		edgeRefuse(ctx, status, why)
+		return
+	}
+	if ctx.Request.Header.ContentLength() == -1 && ctx.Request.IsBodyStream() {
+		e.serveChunked(ctx)
+		return
+	}
+	e.next(ctx)
+}
+
+// check returns the status and reason a request head is refused with, or 0.
+func (e *edgeHandler) check(h *fasthttp.RequestHeader) (int, string) {
+	if why := edgeCheckFraming(h); why != "" {
+		return fasthttp.StatusBadRequest, string(why)
+	}
+	if n := e.set.maxBodyBytes; n > 0 && int64(h.ContentLength()) > n {
+		return fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	}
+	return 0, ""
+}
+
+// expect is fasthttp's ExpectHandler: a request announcing
+// "Expect: 100-continue" is refused before its body is invited when its
+// head is already enough to refuse it (RFC 9110 section 10.1.1). fasthttp
+// then answers with the status and closes the connection.
+func (e *edgeHandler) expect(ctx *fasthttp.RequestCtx) int {
+	if status, _ := e.check(&ctx.Request.Header); status != 0 {
+		return status
+	}
+	return fasthttp.StatusContinue
+}
+
+// serveChunked runs the proxy on a chunked request through an edgeBody, so
+// that a bad first chunk is refused before any backend is contacted, a body
+// over max_body_bytes is cut, and a framing error later in the body turns
+// the answer into 400 whatever the proxy made of it.
+func (e *edgeHandler) serveChunked(ctx *fasthttp.RequestCtx) {
+	b := acquireEdgeBody(ctx.RequestBodyStream(), e.set.maxBodyBytes)
+	defer releaseEdgeBody(b)
+	if err := b.probe(); err != nil {
+		edgeRefuseBody(ctx, err)
+		return
+	}
+	ctx.Request.SetBodyStream(b, -1)
+	e.next(ctx)
+	if b.err != nil {
+		edgeRefuseBody(ctx, b.err)
+	}
+}
+
+// recoverPanic answers a request whose handling panicked with 500 and logs
+// the panic with its stack; fasthttp itself would let it end the process.
+// The connection is closed: the panic may have left the request body half
+// read.
+func (e *edgeHandler) recoverPanic(ctx *fasthttp.RequestCtx) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	e.log.Error("panic while handling a request",
+		"panic", r,
+		"method", string(ctx.Method()),
+		"uri", string(ctx.RequestURI()),
+		"remote", ctx.RemoteAddr().String(),
+		"stack", string(debug.Stack()))
+	writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
+	ctx.SetConnectionClose()
+}
+
+// edgeRefuse answers status without running the proxy and closes the
+// connection: after a framing error the end of the request on the wire is
+// unknown, so nothing after it can be trusted to be a request.
+func edgeRefuse(ctx *fasthttp.RequestCtx, status int, why string) {
+	writeError(ctx, status, why)
+	ctx.SetConnectionClose()
+}
+
+// edgeRefuseBody refuses a request whose chunked body failed to read.
+func edgeRefuseBody(ctx *fasthttp.RequestCtx, err error) {
+	if err == errEdgeBodyTooLarge {
+		edgeRefuse(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	edgeRefuse(ctx, fasthttp.StatusBadRequest, "malformed chunked body")
+}
+
+// edgeBody reads a chunked request body for the proxy. It first reads up to
+// len(buf) bytes (probe) so that fasthttp's chunk parser has checked the
+// first chunk before the request goes anywhere, then hands those bytes out
+// ahead of the rest. It remembers the first read error other than io.EOF.
+//
+// edgeBodies are pooled; one belongs to a single request and must not be
+// used after releaseEdgeBody.
+type edgeBody struct {
+	src   io.Reader
+	limit int64 // 0: no limit
+	n     int64 // body bytes read from src
+	err   error
+	head  []byte // probed bytes not yet handed out, within buf
+	buf   [512]byte
+}
+
+var edgeBodyPool = sync.Pool{New: func() any { return new(edgeBody) }}
+
+func acquireEdgeBody(src io.Reader, limit int64) *edgeBody {
+	b := edgeBodyPool.Get().(*edgeBody)
+	b.src, b.limit = src, limit
+	return b
+}
+
+func releaseEdgeBody(b *edgeBody) {
+	b.src, b.limit, b.n, b.err, b.head = nil, 0, 0, nil, nil
+	edgeBodyPool.Put(b)
+}
+
+// probe reads the start of the body, returning a framing or limit error.
+// An empty body (a lone last chunk) probes as zero bytes and io.EOF.
+func (b *edgeBody) probe() error {
+	for range 8 { // a reader may return 0, nil; don't spin on it
+		n, err := b.fill(b.buf[:])
+		b.head = b.buf[:n]
+		if n > 0 || err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Read hands out the probed bytes, then reads on from the stream.
+func (b *edgeBody) Read(p []byte) (int, error) {
+	if len(b.head) > 0 {
+		n := copy(p, b.head)
+		b.head = b.head[n:]
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.fill(p)
+}
+
+// fill reads from src, counting against the limit and keeping the error.
+func (b *edgeBody) fill(p []byte) (int, error) {
+	n, err := b.src.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		b.err = errEdgeBodyTooLarge
+		return 0, b.err
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}

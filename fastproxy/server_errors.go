@@ -1,0 +1,54 @@
+package fastproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// edgeErrorHandler is fasthttp's ErrorHandler: it answers a request fasthttp
+// could not read. fasthttp closes the connection after it, which strict
+// framing requires: where a malformed request ends is unknown.
+func edgeErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	writeError(ctx, edgeErrorStatus(err), fasthttp.StatusMessage(edgeErrorStatus(err)))
+}
+
+// edgeErrorStatus maps a fasthttp read error to its answer: 431 for a head
+// larger than max_header_bytes, 413 for a body over the limit, 408 when
+// the client was too slow, and 400 for everything malformed.
+func edgeErrorStatus(err error) int {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		return fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		return fasthttp.StatusRequestTimeout
+	}
+	return fasthttp.StatusBadRequest
+}
+
+// edgeFastLogger sends fasthttp's messages to slog. Errors reading a
+// client's request are the client's doing and frequent on the open
+// internet, so they go to Debug; anything else (accept errors, worker
+// limits) is an operator's concern and goes to Warn.
+type edgeFastLogger struct{ log *slog.Logger }
+
+// Printf logs one fasthttp message.
+func (l edgeFastLogger) Printf(format string, args ...any) {
+	level := slog.LevelWarn
+	if strings.HasPrefix(format, "error when serving connection") {
+		level = slog.LevelDebug
+	}
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	l.log.Log(context.Background(), level, "fasthttp: "+fmt.Sprintf(format, args...))
+}
