@@ -1,0 +1,330 @@
+package configs
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// validate reports every problem of c into ps. It reads values as written
+// (defaults come after), using ps.pos to tell a written zero from an unset
+// field where the two differ.
+func (c *Config) validate(ps *problems) {
+	checkPort(ps, "port", c.Port, 0)
+	checkPolicy(ps, "algorithm", c.Algorithm)
+	checkHashOptions(ps, "", c.HashKey, c.HashBound, c.StickyCookie)
+	if len(c.Services) == 0 {
+		ps.errorf("", "nothing to serve: write top-level backends, or services with locations")
+	}
+	for name, p := range c.Plugins {
+		nonNegative(ps, join(join("plugins", name), "timeout"), p.Timeout)
+	}
+	for i, cidr := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			if _, err := netip.ParseAddr(cidr); err != nil {
+				ps.errorf(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or a CIDR such as 10.0.0.0/8", cidr)
+			}
+		}
+	}
+	checkHealth(ps, "health_check", c.HealthCheck)
+	checkMiddleware(ps, "middleware", c.Middleware)
+	checkTLS(ps, "tls", c.TLS)
+	c.validateSettings(ps)
+	for i := range c.Services {
+		c.validateService(ps, i)
+	}
+	c.validatePorts(ps)
+}
+
+// validateSettings checks the global settings of pool, timeouts, limits,
+// retry, passive health and log.
+func (c *Config) validateSettings(ps *problems) {
+	cp := c.ConnectionPool
+	nonNegativeInt(ps, "connection_pool.max_idle", cp.MaxIdle)
+	nonNegativeInt(ps, "connection_pool.max_open", cp.MaxOpen)
+	nonNegative(ps, "connection_pool.idle_timeout", cp.IdleTimeout)
+	nonNegative(ps, "connection_pool.queue_timeout", cp.QueueTimeout)
+	t := c.Timeouts
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"client_header", t.ClientHeader}, {"client_read", t.ClientRead}, {"client_write", t.ClientWrite},
+		{"client_idle", t.ClientIdle}, {"backend_connect", t.BackendConnect}, {"backend_response", t.BackendResponse},
+	} {
+		nonNegative(ps, "timeouts."+d.key, d.v)
+	}
+	nonNegativeInt(ps, "limits.max_header_bytes", c.Limits.MaxHeaderBytes)
+	if c.Limits.MaxBodyBytes < 0 {
+		ps.errorf("limits.max_body_bytes", "%d is negative (0 means no cap)", c.Limits.MaxBodyBytes)
+	}
+	if a := c.Retry.Attempts; a != nil {
+		nonNegativeInt(ps, "retry.attempts", *a)
+	}
+	nonNegativeInt(ps, "retry.max_body_bytes", c.Retry.MaxBodyBytes)
+	for i, m := range c.Retry.IdempotentMethods {
+		if !validToken(m) {
+			ps.errorf(fmt.Sprintf("retry.idempotent_methods[%d]", i), "%q is not an HTTP method name", m)
+		}
+	}
+	ph := c.PassiveHealth
+	nonNegativeInt(ps, "passive_health.failure_threshold", ph.FailureThreshold)
+	nonNegative(ps, "passive_health.backoff", ph.Backoff)
+	nonNegative(ps, "passive_health.max_backoff", ph.MaxBackoff)
+	if ph.MaxBackoff > 0 && ph.Backoff > ph.MaxBackoff {
+		ps.errorf("passive_health.max_backoff", "%s is shorter than backoff (%s)", ph.MaxBackoff, ph.Backoff)
+	}
+	nonNegative(ps, "shutdown_grace", c.ShutdownGrace)
+	switch strings.ToLower(c.Log.Format) {
+	case "", "text", "json":
+	default:
+		ps.errorf("log.format", "unknown log format %q: expected text or json", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		ps.errorf("log.level", "unknown log level %q: expected debug, info, warn or error", c.Log.Level)
+	}
+}
+
+// svcKey names key of service i in messages. The default service made
+// from the top-level backends points at the top-level keys it came from.
+func (c *Config) svcKey(i int, key string) string {
+	if c.Services[i].synth {
+		key = strings.TrimPrefix(key, "locations[0].")
+		switch {
+		case strings.HasPrefix(key, "backends"):
+			return key
+		case key == "port" && c.Positions["port"] > 0:
+			return key
+		}
+		return "backends"
+	}
+	return join("services["+strconv.Itoa(i)+"]", key)
+}
+
+// svcName names service i in messages about two services.
+func (c *Config) svcName(ps *problems, i int) string {
+	s := &c.Services[i]
+	line := ps.lineOf(c.svcKey(i, ""))
+	where := ""
+	if line > 0 {
+		where = fmt.Sprintf(" (line %d)", line)
+	}
+	switch {
+	case s.synth:
+		return "the default service of the top-level backends" + where
+	case s.Name != "":
+		return fmt.Sprintf("service %q%s", s.Name, where)
+	}
+	return fmt.Sprintf("services[%d]%s", i, where)
+}
+
+// validateService checks service i and its locations.
+func (c *Config) validateService(ps *problems, i int) {
+	s := &c.Services[i]
+	key := func(k string) string { return c.svcKey(i, k) }
+	if !s.synth {
+		checkPort(ps, key("port"), s.Port, 1)
+		if s.Port == 0 && ps.has(key("port")) {
+			ps.errorf(key("port"), "port 0 (an ephemeral port) is only allowed at the top level")
+		}
+	}
+	if s.RedirectPort != 0 {
+		checkPort(ps, key("redirect_port"), s.RedirectPort, 1)
+	}
+	if strings.ContainsAny(s.Host, " /:@") {
+		ps.errorf(key("host"), "%q is not a host name: write the name alone, without port or path", s.Host)
+	}
+	if len(s.Locations) == 0 && !s.HTTPRedirect {
+		ps.errorf(key(""), "no locations: a service needs at least one location (or http_redirect: true)")
+	}
+	seen := map[string]int{}
+	for j := range s.Locations {
+		l := &s.Locations[j]
+		lkey := key("locations[" + strconv.Itoa(j) + "]")
+		path := l.Path
+		if path == "" {
+			path = "/"
+		}
+		if first, dup := seen[path]; dup {
+			ps.errorf(join(lkey, "path"), "path %q is already a location of this service (locations[%d], line %d)",
+				path, first, ps.lineOf(key("locations["+strconv.Itoa(first)+"]")))
+		} else {
+			seen[path] = j
+		}
+		if !s.synth {
+			c.validateLocation(ps, lkey, l)
+		}
+		for b := range l.Backends {
+			checkBackend(ps, key(fmt.Sprintf("locations[%d].backends[%d]", j, b)), &l.Backends[b])
+		}
+	}
+	checkHeaders(ps, key("headers"), s.Headers)
+	checkHealth(ps, key("health_check"), s.HealthCheck)
+	checkMiddleware(ps, key("middleware"), s.Middleware)
+	checkTLS(ps, key("tls"), s.TLS)
+}
+
+// validateLocation checks a written location's own keys.
+func (c *Config) validateLocation(ps *problems, key string, l *Location) {
+	for _, p := range []struct{ k, v string }{{"path", l.Path}, {"rewrite", l.Rewrite}, {"redirect", l.Redirect}} {
+		if p.v != "" && !strings.HasPrefix(p.v, "/") {
+			ps.errorf(join(key, p.k), "%q must start with \"/\"", p.v)
+		}
+	}
+	checkPolicy(ps, join(key, "lb_policy"), l.LBPolicy)
+	checkHashOptions(ps, key, l.HashKey, l.HashBound, l.StickyCookie)
+	if len(l.Backends) == 0 && l.Redirect == "" {
+		ps.errorf(join(key, "backends"), "no backends: a location needs backends unless it only redirects")
+	}
+}
+
+// checkBackend checks one backend.
+func checkBackend(ps *problems, key string, b *Backend) {
+	ukey := join(key, "url")
+	u, err := url.Parse(b.URL)
+	switch {
+	case b.URL == "":
+		ps.errorf(ukey, "missing: a backend needs a url such as http://127.0.0.1:9000")
+	case err != nil:
+		ps.errorf(ukey, "%q is not a URL: %v", b.URL, unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		ps.errorf(ukey, "%q: expected an absolute http:// or https:// URL", b.URL)
+	case u.Host == "" || u.Hostname() == "":
+		ps.errorf(ukey, "%q has no host", b.URL)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		ps.errorf(ukey, "%q has a query or fragment: a backend URL is scheme, host, port and path only", b.URL)
+	case u.User != nil:
+		ps.errorf(ukey, "%q has user info, which Spillway does not send: set an Authorization header rule instead", b.URL)
+	case u.Port() != "":
+		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			ps.errorf(ukey, "%q: port %s is outside 1..65535", b.URL, u.Port())
+		}
+	}
+	nonNegativeInt(ps, join(key, "weight"), b.Weight)
+	nonNegativeInt(ps, join(key, "max_connections"), b.MaxConnections)
+	if b.CAFile != "" {
+		checkCAFile(ps, join(key, "ca_file"), b.CAFile)
+	}
+	checkHealth(ps, join(key, "health_check"), b.HealthCheck)
+}
+
+// unwrapURLError drops url.Error's repetition of the URL.
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// checkPolicy checks a policy name where one was written.
+func checkPolicy(ps *problems, key, name string) {
+	if name == "" {
+		return
+	}
+	if _, ok := CanonicalPolicy(name); !ok {
+		ps.errorf(key, "unknown policy %q%s; valid: %s ('_' may stand for '-')",
+			name, suggest(strings.ReplaceAll(strings.ToLower(name), "_", "-"), Policies), strings.Join(Policies, ", "))
+	}
+}
+
+// checkHashOptions checks hash_key, hash_bound and sticky_cookie beside a
+// policy (key is the location, or "" at top level).
+func checkHashOptions(ps *problems, key, hashKey string, bound *float64, cookie string) {
+	if hashKey != "" {
+		kind, name, hasName := strings.Cut(hashKey, ":")
+		ok := false
+		switch kind {
+		case "ip", "path":
+			ok = !hasName
+		case "header", "cookie":
+			ok = validToken(name)
+		}
+		if !ok {
+			ps.errorf(join(key, "hash_key"), "%q: expected ip, path, header:NAME or cookie:NAME", hashKey)
+		}
+	}
+	if bound != nil && *bound < 0 {
+		ps.errorf(join(key, "hash_bound"), "%v is negative: expected 0 or more (default 0.25)", *bound)
+	}
+	if cookie != "" && !validToken(cookie) {
+		ps.errorf(join(key, "sticky_cookie"), "%q is not a valid cookie name", cookie)
+	}
+}
+
+// checkHeaders checks a service's header rules.
+func checkHeaders(ps *problems, key string, h *Headers) {
+	if h == nil {
+		return
+	}
+	for group, m := range map[string]map[string]string{"request_headers": h.RequestHeaders, "response_headers": h.ResponseHeaders} {
+		for name, value := range m {
+			k := join(join(key, group), name)
+			if !validToken(name) {
+				ps.errorf(k, "%q is not a valid header name", name)
+			} else if !validFieldValue(value) {
+				ps.errorf(k, "the value holds a control character (such as a line break), which would split the header")
+			}
+		}
+	}
+	for group, list := range map[string][]string{"remove_request_headers": h.RemoveRequestHeaders, "remove_response_headers": h.RemoveResponseHeaders} {
+		checkHeaderNames(ps, join(key, group), list, false)
+	}
+}
+
+// checkHeaderNames checks a list of header names ("*" allowed if star).
+func checkHeaderNames(ps *problems, key string, names []string, star bool) {
+	for i, name := range names {
+		if !validToken(name) && !(star && name == "*") {
+			ps.errorf(fmt.Sprintf("%s[%d]", key, i), "%q is not a valid header name", name)
+		}
+	}
+}
+
+// checkHealth checks a written health_check block.
+func checkHealth(ps *problems, key string, h *HealthCheck) {
+	if h == nil {
+		return
+	}
+	switch strings.ToLower(h.Type) {
+	case "", "http", "tcp":
+	default:
+		ps.errorf(join(key, "type"), "unknown health check type %q: expected http or tcp", h.Type)
+	}
+	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+		ps.errorf(join(key, "path"), "%q must start with \"/\"", h.Path)
+	}
+	for _, d := range []struct {
+		k string
+		v Duration
+	}{{"interval", h.Interval}, {"timeout", h.Timeout}} {
+		k := join(key, d.k)
+		if d.v < 0 || (d.v == 0 && ps.has(k)) {
+			ps.errorf(k, "%s: expected a duration greater than 0", d.v)
+		}
+	}
+	nonNegativeInt(ps, join(key, "thresholds.healthy"), h.Thresholds.Healthy)
+	nonNegativeInt(ps, join(key, "thresholds.unhealthy"), h.Thresholds.Unhealthy)
+}
+
+// checkPort checks a port number against low..65535.
+func checkPort(ps *problems, key string, port, low int) {
+	if port < low && !(port == 0 && low == 1) || port > 65535 {
+		ps.errorf(key, "port %d is outside %d..65535", port, low)
+	}
+}
+
+func nonNegative(ps *problems, key string, d Duration) {
+	if d < 0 {
+		ps.errorf(key, "%s is negative", d)
+	}
+}
+
+func nonNegativeInt(ps *problems, key string, v int) {
+	if v < 0 {
+		ps.errorf(key, "%d is negative", v)
+	}
+}
