@@ -54,12 +54,13 @@ func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc config
 		MaxConns:            cfg.ConnectionPool.MaxOpen,
 		MaxIdleConnDuration: durationOr(cfg.ConnectionPool.IdleTimeout, 90*time.Second),
 		// Retries are the proxy's (on another backend, by its own rules).
-		MaxIdemponentCallAttempts:     1,
-		DisablePathNormalizing:        true,
-		DisableHeaderNamesNormalizing: false,
-		NoDefaultUserAgentHeader:      true,
-		StreamResponseBody:            true,
+		MaxIdemponentCallAttempts: 1,
+		DisablePathNormalizing:    true,
+		NoDefaultUserAgentHeader:  true,
 	}
+	// Responses stream through streamTransport (stream.go), not fasthttp's
+	// StreamResponseBody, which allocates per response.
+	hc.Transport = newStreamTransport(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, cfg.ConnectionPool.MaxIdle)
 	if cfg.ConnectionPool.MaxOpen > 0 {
 		// Wait for a free connection rather than fail at once.
 		hc.MaxConnWaitTimeout = connect

@@ -1,0 +1,145 @@
+package fastproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// streamTransport is the HostClient transport of every backend. It sends
+// the request (streaming its body when the server streams it) and reads
+// only the response head; the body streams to the client through a
+// pooled backendBody as the server writes it, so memory stays bounded
+// whatever the size. fasthttp's own streaming transport allocates four
+// closures per response; this one allocates nothing once warm.
+//
+// C is fasthttp's unexported connection type, inferred from the
+// HostClient's AcquireConn, ReleaseConn and CloseConn method values, which
+// are bound once per backend at start-up.
+type streamTransport[C interface{ Conn() net.Conn }] struct {
+	acquire func(time.Duration, bool) (C, error)
+	release func(C)
+	close   func(C)
+	// maxIdle caps the idle connections kept (connection_pool.max_idle); 0: no cap.
+	maxIdle int
+	bodies  sync.Pool // of *backendBody[C]
+}
+
+func newStreamTransport[C interface{ Conn() net.Conn }](acquire func(time.Duration, bool) (C, error), release, closeConn func(C), maxIdle int) *streamTransport[C] {
+	return &streamTransport[C]{acquire: acquire, release: release, close: closeConn, maxIdle: maxIdle}
+}
+
+// RoundTrip implements fasthttp.RoundTripper. Errors report retry=false:
+// the proxy retries by its own rules (retry.go), on another backend.
+func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	cc, err := t.acquire(0, req.ConnectionClose())
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		t.close(cc)
+		return false, err
+	}
+
+	// The head is read into a response of our own, so its body stream can
+	// be handed to the server inside backendBody and released properly.
+	inner := fasthttp.AcquireResponse()
+	inner.StreamBody = true
+	inner.SkipBody = req.Header.IsHead()
+	br := hc.AcquireReader(conn)
+	if err = inner.ReadLimitBody(br, 0); err != nil {
+		fasthttp.ReleaseResponse(inner)
+		hc.ReleaseReader(br)
+		t.close(cc)
+		return false, err
+	}
+	inner.Header.CopyTo(&resp.Header)
+	keep := !req.ConnectionClose() && !inner.ConnectionClose()
+	size := inner.Header.ContentLength()
+	if !inner.IsBodyStream() || size == 0 {
+		fasthttp.ReleaseResponse(inner) // closes the empty stream
+		hc.ReleaseReader(br)
+		t.done(hc, cc, keep)
+		return false, nil
+	}
+	if size < 0 {
+		size = -1 // chunked or until close: re-framed as chunked
+	}
+	b, _ := t.bodies.Get().(*backendBody[C])
+	if b == nil {
+		b = &backendBody[C]{t: t}
+	}
+	b.hc, b.cc, b.br, b.inner, b.keep, b.left, b.eof = hc, cc, br, inner, keep, int64(size), false
+	resp.SetBodyStream(b, size)
+	return false, nil
+}
+
+// done returns a connection to the pool, or closes it when it cannot be
+// reused or the pool already holds max_idle idle ones.
+func (t *streamTransport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
+	if keep && (t.maxIdle <= 0 || hc.IdleConnsCount() < t.maxIdle) {
+		t.release(cc)
+		return
+	}
+	t.close(cc)
+}
+
+// backendBody is a backend response body on its way to the client. The
+// server reads it and then calls CloseWithError exactly once, which
+// returns the connection to the pool when the whole body was read and
+// closes it otherwise. It must not be used after that.
+type backendBody[C interface{ Conn() net.Conn }] struct {
+	t     *streamTransport[C]
+	hc    *fasthttp.HostClient
+	cc    C
+	br    *bufio.Reader
+	inner *fasthttp.Response
+	keep  bool
+	// left is what remains of a Content-Length body (-1: chunked).
+	left int64
+	eof  bool
+}
+
+func (b *backendBody[C]) Read(p []byte) (int, error) {
+	n, err := b.inner.BodyStream().Read(p)
+	if b.left >= 0 {
+		b.left -= int64(n)
+		if b.left <= 0 {
+			// The server stops after Content-Length bytes without asking
+			// for the EOF; the body is nonetheless whole.
+			b.eof = true
+		}
+	}
+	if err == io.EOF {
+		b.eof = b.left <= 0
+	}
+	return n, err
+}
+
+// CloseWithError implements fasthttp.ReadCloserWithError.
+func (b *backendBody[C]) CloseWithError(err error) error {
+	whole := err == nil && b.eof
+	b.inner.CloseBodyStream() //nolint:errcheck // releases fasthttp's stream
+	fasthttp.ReleaseResponse(b.inner)
+	b.hc.ReleaseReader(b.br)
+	if whole {
+		b.t.done(b.hc, b.cc, b.keep)
+	} else {
+		b.t.close(b.cc)
+	}
+	var zero C
+	b.hc, b.cc, b.br, b.inner = nil, zero, nil, nil
+	b.t.bodies.Put(b)
+	return nil
+}
