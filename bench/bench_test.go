@@ -54,4 +54,4 @@ func policies() []string {
 }
 
 // proxies are the implementations the harness test checks.
-var proxies = []proxyUnderTest{baselineProxy}
+var proxies = []proxyUnderTest{spillwayProxy, baselineProxy}
