@@ -75,8 +75,8 @@ func checkCORS(ps *problems, key string, c *CORS) {
 	nonNegativeInt(ps, join(key, "max_age"), c.MaxAge)
 }
 
-// checkTLS checks a written tls block. Relative file names are read from
-// the working directory, as the TLS listener will read them.
+// checkTLS checks a written tls block; resolvePaths has already made the
+// file names of a loaded file absolute.
 func checkTLS(ps *problems, key string, t *TLS) {
 	if t == nil {
 		return

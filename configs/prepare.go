@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -49,6 +50,7 @@ func (c *Config) Prepare() error {
 // prepare is Prepare collecting into ps, which Parse shares with the
 // decoder so that one list holds everything.
 func (c *Config) prepare(ps *problems) {
+	c.resolvePaths()
 	c.normalize()
 	c.validate(ps)
 	c.defaults()
@@ -73,6 +75,46 @@ func (c *Config) normalize() {
 			Backends: append([]Backend(nil), c.Backends...),
 		}},
 	})
+}
+
+// resolvePaths makes the relative certificate and CA file names of a
+// loaded file absolute, from the file's directory, so that a configuration
+// means the same whatever directory Spillway (or -check) runs in. Names in
+// a Config built in code are left alone. Absolute results keep this
+// idempotent.
+func (c *Config) resolvePaths() {
+	if c.File == "" {
+		return
+	}
+	dir := filepath.Dir(c.File)
+	abs := func(p *string) {
+		if *p == "" || filepath.IsAbs(*p) {
+			return
+		}
+		if a, err := filepath.Abs(filepath.Join(dir, *p)); err == nil {
+			*p = a
+		}
+	}
+	tlsFiles := func(t *TLS) {
+		if t != nil {
+			abs(&t.CertFile)
+			abs(&t.KeyFile)
+		}
+	}
+	backends := func(list []Backend) {
+		for i := range list {
+			abs(&list[i].CAFile)
+		}
+	}
+	tlsFiles(c.TLS)
+	backends(c.Backends)
+	for i := range c.Services {
+		s := &c.Services[i]
+		tlsFiles(s.TLS)
+		for j := range s.Locations {
+			backends(s.Locations[j].Backends)
+		}
+	}
 }
 
 // defaults fills every unset field with its documented default.

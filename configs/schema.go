@@ -53,7 +53,9 @@ type Config struct {
 	// Services are named virtual hosts, chosen by port and Host header.
 	Services []Service `yaml:"services"`
 
-	// PluginDirectory holds the .so plugins loaded at start. Default "./plugins".
+	// PluginDirectory holds the .so plugins loaded at start. Default
+	// "./plugins", relative to the working directory (unlike certificate
+	// files, which are relative to the configuration file).
 	PluginDirectory string `yaml:"plugin_directory"`
 	// PluginStrict refuses to start when a plugin file cannot be loaded.
 	// Default true; false skips a bad file with a warning.
@@ -196,7 +198,8 @@ type Backend struct {
 	// SNI is the server name sent to an https backend (default: the URL's host).
 	SNI string `yaml:"sni"`
 	// CAFile verifies an https backend against this PEM bundle instead of
-	// the system roots. It must exist and hold a certificate.
+	// the system roots. It must exist and hold a certificate; a relative
+	// name is read from the configuration file's directory.
 	CAFile string `yaml:"ca_file"`
 
 	HTTP2 *bool `yaml:"http2" spillway:"unimplemented"`
@@ -316,8 +319,9 @@ type CORS struct {
 
 // TLS is Terraster's TLS block, globally or per service. A block is on
 // when enabled is true, or when enabled is unset and cert_file is written;
-// then cert_file and key_file are both required, must be readable (relative
-// names from the working directory) and must form a key pair. Prepare fills
+// then cert_file and key_file are both required, must be readable and must
+// form a key pair. Relative names are read from the configuration file's
+// directory (Prepare makes them absolute). Prepare fills
 // the unset fields of each written block. CipherSuites,
 // SessionTicketsDisabled and MinVersion belong to the listener, so they
 // must agree among the TLS services sharing a port.
