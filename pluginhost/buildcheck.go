@@ -11,7 +11,7 @@ const buildCommand = "CGO_ENABLED=1 go build -buildmode=plugin with the Go versi
 
 // settingsThatMustMatch are build settings a plugin shares with the binary
 // that loads it; Go refuses a plugin built otherwise, with a vaguer message.
-var settingsThatMustMatch = []string{"-race", "-msan", "-asan", "CGO_ENABLED", "GOOS", "GOARCH", "-tags"}
+var settingsThatMustMatch = []string{"-race", "-msan", "-asan", "CGO_ENABLED", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "-tags"}
 
 // checkBuild compares file's build information with the running binary's
 // before plugin.Open, so a mismatch is reported naming the item and both
@@ -84,8 +84,8 @@ func effective(m *debug.Module) string {
 	switch {
 	case r == nil:
 		return m.Version
-	case r.Version == "": // a directory
-		return "=> " + r.Path
+	case r.Version == "" || r.Version == "(devel)": // a directory
+		return "=> " + r.Path + " (a local directory)"
 	case r.Path != m.Path:
 		return r.Path + " " + r.Version
 	default:

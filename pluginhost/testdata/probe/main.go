@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/valyala/bytebufferpool"
 
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
@@ -23,6 +25,7 @@ type phase struct {
 	Body    *string           `json:"body"`
 	Panic   bool              `json:"panic"`
 	Sleep   string            `json:"sleep"` // ignores ctx: a plugin that hangs
+	Only    string            `json:"only"`  // path prefix the above applies to; "" means all
 }
 
 type config struct {
@@ -71,7 +74,7 @@ func (p *probe) ProcessRequest(ctx context.Context, req *http.Request) *plugin.R
 		req.Header.Set("X-Probe-Budget-Ms", strconv.FormatInt(time.Until(d).Milliseconds(), 10))
 	}
 	*req = *req.WithContext(context.WithValue(req.Context(), ctxKey{}, "from-request-"+req.URL.Path))
-	return run(p.cfg.Request)
+	return run(p.cfg.Request, req.URL.Path)
 }
 
 func (p *probe) ProcessResponse(ctx context.Context, resp *http.Response) *plugin.Result {
@@ -79,10 +82,13 @@ func (p *probe) ProcessResponse(ctx context.Context, resp *http.Response) *plugi
 	if v, ok := resp.Request.Context().Value(ctxKey{}).(string); ok {
 		resp.Header.Set("X-Probe-Ctx", v)
 	}
-	return run(p.cfg.Response)
+	return run(p.cfg.Response, resp.Request.URL.Path)
 }
 
-func run(ph phase) *plugin.Result {
+func run(ph phase, path string) *plugin.Result {
+	if !strings.HasPrefix(path, ph.Only) {
+		return plugin.ResultContinue
+	}
 	if ph.Panic {
 		panic("probe: asked to panic")
 	}
@@ -99,7 +105,12 @@ func run(ph phase) *plugin.Result {
 	}
 	r := plugin.NewResult(plugin.Stop, plugin.WithStatus(ph.Status), plugin.WithHeaders(h))
 	if ph.Body != nil {
-		r.ResponseBody = []byte(*ph.Body)
+		// Through bytebufferpool so this plugin links a module Spillway
+		// links too: the build-check test compares against it.
+		b := bytebufferpool.Get()
+		b.SetString(*ph.Body)
+		r.ResponseBody = append([]byte{}, b.B...)
+		bytebufferpool.Put(b)
 	}
 	return r
 }

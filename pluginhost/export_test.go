@@ -1,0 +1,4 @@
+package pluginhost
+
+// CheckBuild exposes checkBuild to the external tests.
+var CheckBuild = checkBuild
