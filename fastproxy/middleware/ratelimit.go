@@ -14,9 +14,8 @@ import (
 
 // The rate limit's table is fixed at start: limitShards shards, each a
 // mutex over limitSets sets of limitWays entries. A client hashes to one
-// set; when the set is full, the entry to reuse is an idle one (its bucket
-// has refilled, so forgetting it changes nothing) or else the least recently
-// seen. A flood of distinct addresses therefore costs no memory, only the
+// set; when the set is full, the least recently seen entry is reused (an
+// idle client's bucket has refilled, so forgetting it changes nothing). A flood of distinct addresses therefore costs no memory, only the
 // forgetting of other flooding addresses first. 64×128×8 = 65,536 clients
 // in 2 MiB per chain.
 const (
@@ -44,7 +43,6 @@ type limitShard struct {
 type rateLimit struct {
 	perNano float64 // tokens per nanosecond
 	burst   float64
-	fill    int64 // nanoseconds an empty bucket takes to refill
 	epoch   time.Time
 	seed    maphash.Seed
 	shards  *[limitShards]limitShard
@@ -67,7 +65,6 @@ func newRateLimit(c *configs.RateLimit) (*rateLimit, error) {
 	return &rateLimit{
 		perNano: perNano,
 		burst:   burst,
-		fill:    int64(math.Ceil(burst / perNano)),
 		epoch:   time.Now(),
 		seed:    maphash.MakeSeed(),
 		shards:  new([limitShards]limitShard),
@@ -112,7 +109,7 @@ func (r *rateLimit) take(key [16]byte, now int64) int64 {
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := r.find(set, key, now)
+	e := r.find(set, key)
 	if e.last == 0 {
 		e.key, e.tokens = key, r.burst
 	} else if now > e.last {
@@ -126,19 +123,19 @@ func (r *rateLimit) take(key [16]byte, now int64) int64 {
 	return int64(math.Ceil((1 - e.tokens) / r.perNano))
 }
 
-// find returns key's entry in set, else the entry to reuse for it (free,
-// idle, else least recently seen) with last set to 0.
-func (r *rateLimit) find(set *[limitWays]limitEntry, key [16]byte, now int64) *limitEntry {
+// find returns key's entry in set, else the entry to reuse for it with
+// last set to 0: a free one, else the least recently seen. An idle client's
+// bucket has refilled, which is the same as having none, and idle entries
+// are the oldest, so they go first.
+func (r *rateLimit) find(set *[limitWays]limitEntry, key [16]byte) *limitEntry {
 	victim := &set[0]
 	for i := range set {
 		e := &set[i]
 		switch {
 		case e.last != 0 && e.key == key:
 			return e
-		case victim.last == 0:
-			// A free entry is already chosen; keep looking for key only.
-		case e.last == 0 || now-e.last >= r.fill || e.last < victim.last:
-			victim = e
+		case victim.last != 0 && e.last < victim.last:
+			victim = e // free (0) or older
 		}
 	}
 	victim.last = 0

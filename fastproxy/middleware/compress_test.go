@@ -1,0 +1,216 @@
+package middleware
+
+import (
+	"bufio"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	brotli "github.com/molecule-man/go-brrr"
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/valyala/fasthttp"
+)
+
+// decoder opens a decoding reader over a body in the named coding.
+func decoder(t *testing.T, enc string, r io.Reader) io.Reader {
+	t.Helper()
+	switch enc {
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zr
+	case "br":
+		return brotli.NewReader(r)
+	case "zstd":
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(zr.Close)
+		return zr
+	}
+	return r
+}
+
+func compressionRig(t *testing.T) *rig {
+	return newRig(t, mustNew(t, []configs.Middleware{{Compression: true}}, nil), false)
+}
+
+func TestCompressionRoundTrips(t *testing.T) {
+	r := compressionRig(t)
+	for _, tc := range []struct {
+		desc, path, accept, want string // want: Content-Encoding, "" for none
+	}{
+		{"gzip", "/", "gzip", "gzip"},
+		{"brotli", "/", "br", "br"},
+		{"zstd when asked", "/", "zstd", "zstd"},
+		{"browser list prefers br", "/", "gzip, deflate, br, zstd", "br"},
+		{"q-values choose gzip", "/", "br;q=0.5, gzip;q=0.9", "gzip"},
+		{"q-values choose zstd", "/", "br;q=0.1, gzip;q=0.2, zstd", "zstd"},
+		{"q=0 refuses br", "/", "br;q=0, gzip", "gzip"},
+		{"star means br", "/", "*", "br"},
+		{"star does not mean zstd", "/", "*;q=0, zstd;q=0.5", "zstd"},
+		{"identity only", "/", "identity", ""},
+		{"nothing accepted", "/", "", ""},
+		{"small body skipped", "/small", "gzip", ""},
+		{"image skipped", "/png", "gzip", ""},
+		{"no-transform skipped", "/no-transform", "gzip", ""},
+		{"stream with a length", "/sized-stream", "gzip", "gzip"},
+		{"small stream skipped", "/small-stream", "gzip", ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var hdrs []string
+			if tc.accept != "" {
+				hdrs = append(hdrs, "Accept-Encoding: "+tc.accept)
+			}
+			resp, body := r.do(t, "GET", tc.path, hdrs...)
+			if got := resp.Header.Get("Content-Encoding"); got != tc.want {
+				t.Fatalf("Content-Encoding %q, want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			plain, err := io.ReadAll(decoder(t, tc.want, strings.NewReader(string(body))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(plain) != bigText {
+				t.Errorf("decoded %d bytes, want the %d-byte original", len(plain), len(bigText))
+			}
+			if len(body) >= len(bigText) {
+				t.Errorf("encoded body %d bytes is no smaller than %d", len(body), len(bigText))
+			}
+			if !slices.Contains(varyTokens(resp.Header), "accept-encoding") {
+				t.Errorf("Vary %q lacks Accept-Encoding", resp.Header.Values("Vary"))
+			}
+		})
+	}
+}
+
+func TestCompressionKeepsEncodedBody(t *testing.T) {
+	resp, body := compressionRig(t).do(t, "GET", "/encoded", "Accept-Encoding: br, gzip")
+	if got := resp.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("Content-Encoding %q, want the backend's gzip", got)
+	}
+	plain, err := io.ReadAll(decoder(t, "gzip", strings.NewReader(string(body))))
+	if err != nil || string(plain) != bigText {
+		t.Errorf("body was re-encoded or damaged: %v", err)
+	}
+}
+
+func TestCompressionVaryWithoutAcceptEncoding(t *testing.T) {
+	resp, body := compressionRig(t).do(t, "GET", "/")
+	if string(body) != bigText {
+		t.Fatal("body changed")
+	}
+	if !slices.Contains(varyTokens(resp.Header), "accept-encoding") {
+		t.Errorf("an uncompressed but compressible answer lacks Vary: Accept-Encoding")
+	}
+}
+
+func TestCompressionRestoresAcceptEncoding(t *testing.T) {
+	// The chain narrows Accept-Encoding for fasthttp's handler; afterwards
+	// the request must say what the client sent (logs and plugins read it).
+	chain := mustNew(t, []configs.Middleware{{Compression: true}}, nil)
+	var ctx fasthttp.RequestCtx
+	const sent = "br;q=0.5, gzip"
+	ctx.Request.Header.Set("Accept-Encoding", sent)
+	ctx.Response.Header.SetContentType("text/html")
+	ctx.Response.SetBodyString(bigText)
+	chain.Response(&ctx)
+	if got := string(ctx.Response.Header.ContentEncoding()); got != "gzip" {
+		t.Errorf("Content-Encoding %q, want gzip", got)
+	}
+	if got := string(ctx.Request.Header.Peek("Accept-Encoding")); got != sent {
+		t.Errorf("Accept-Encoding after Response %q, want %q", got, sent)
+	}
+}
+
+func TestCompressionStreamsChunkedBody(t *testing.T) {
+	for _, enc := range []string{"gzip", "br", "zstd"} {
+		t.Run(enc, func(t *testing.T) {
+			r := compressionRig(t)
+			req, _ := http.NewRequest("GET", r.url+"/stream", nil)
+			req.Header.Set("Accept-Encoding", enc)
+			resp, err := r.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != enc {
+				t.Fatalf("Content-Encoding %q", got)
+			}
+			if resp.ContentLength != -1 || len(resp.TransferEncoding) == 0 {
+				t.Errorf("not chunked: length %d, transfer-encoding %v", resp.ContentLength, resp.TransferEncoding)
+			}
+			br := bufio.NewReader(decoder(t, enc, resp.Body))
+			first, err := br.ReadString('\n')
+			if err != nil || first != "first part\n" {
+				t.Fatalf("first part %q, %v", first, err)
+			}
+			// Only now does the backend send the rest: the first part
+			// came through before the body was complete.
+			r.gate <- struct{}{}
+			rest, err := io.ReadAll(br)
+			if err != nil || string(rest) != bigText {
+				t.Fatalf("rest: %d bytes, %v", len(rest), err)
+			}
+		})
+	}
+}
+
+func TestCompressionSkipsHEAD(t *testing.T) {
+	resp, _ := compressionRig(t).do(t, "HEAD", "/", "Accept-Encoding: gzip")
+	if got := resp.Header.Get("Content-Encoding"); got != "" {
+		t.Errorf("HEAD answer has Content-Encoding %q", got)
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	for _, tc := range []struct {
+		ae   string
+		want encoding
+	}{
+		{"", encNone},
+		{"gzip", encGzip},
+		{"x-gzip", encGzip},
+		{"GZIP", encGzip},
+		{"br", encBrotli},
+		{"gzip, br", encBrotli},
+		{"gzip;q=1.0, br;q=0.999", encGzip},
+		{"gzip; q=0.5 , br ; q=0.4", encGzip},
+		{"br;q=0", encNone},
+		{"br;q=0.000", encNone},
+		{"br;q=2", encNone},
+		{"br;q=abc, gzip;q=0.1", encGzip},
+		{"*", encBrotli},
+		{"*;q=0.5, br;q=0.1", encGzip},
+		{"zstd", encZstd},
+		{"zstd, gzip", encGzip},
+		{"zstd;q=1, gzip;q=0.9", encZstd},
+		{"deflate, identity", encNone},
+	} {
+		if got := negotiate([]byte(tc.ae)); got != tc.want {
+			t.Errorf("negotiate(%q) = %v, want %v", tc.ae, got, tc.want)
+		}
+	}
+}
+
+func TestCompressibleTypes(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/html; charset=utf-8": true, "TEXT/CSS": true, "application/json": true,
+		"application/problem+json": true, "application/atom+xml": true, "image/svg+xml": true,
+		"application/javascript": true, "image/png": false, "application/octet-stream": false,
+		"application/zip": false, "font/woff2": false, "video/mp4": false, "": false,
+	} {
+		if got := compressible([]byte(ct)); got != want {
+			t.Errorf("compressible(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
