@@ -1,0 +1,131 @@
+package fastproxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// TestServerRefusesAmbiguousFraming writes malformed and ambiguous requests
+// byte for byte to a real Server and checks each is answered with its
+// status, the connection is closed, and the origin receives nothing.
+func TestServerRefusesAmbiguousFraming(t *testing.T) {
+	t.Parallel()
+	const post = "POST /up HTTP/1.1\r\nHost: a.test\r\n"
+	for _, tc := range []struct {
+		desc   string
+		raw    string
+		status int
+	}{
+		{"content-length with transfer-encoding", post + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"transfer-encoding with content-length", post + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"repeated content-length, same value", post + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
+		{"repeated content-length, other value", post + "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+		{"content-length list", post + "Content-Length: 3, 3\r\n\r\nabc", 400},
+		{"content-length with sign", post + "Content-Length: +3\r\n\r\nabc", 400},
+		{"content-length not a number", post + "Content-Length: 0x3\r\n\r\nabc", 400},
+		{"transfer-encoding identity", post + "Transfer-Encoding: identity\r\n\r\nabc", 400},
+		{"transfer-encoding gzip then chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"transfer-encoding chunked not final", post + "Transfer-Encoding: chunked, gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"transfer-encoding repeated", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"transfer-encoding on HTTP/1.0", "POST /up HTTP/1.0\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk size not hex", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk size overflows", post + "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk size negative", post + "Transfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk size line ends in bare LF", post + "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
+		{"request line with double space", "POST  /up HTTP/1.1\r\nHost: a.test\r\n\r\n", 400},
+		{"request line without version", "GET /up\r\nHost: a.test\r\n\r\n", 400},
+		{"unknown HTTP version", "GET /up HTTP/9.1\r\nHost: a.test\r\n\r\n", 400},
+		{"method with bad character", "G@T /up HTTP/1.1\r\nHost: a.test\r\n\r\n", 400},
+		{"space in header name", "GET /up HTTP/1.1\r\nHost: a.test\r\nX Y: z\r\n\r\n", 400},
+		{"space before colon", "GET /up HTTP/1.1\r\nHost: a.test\r\nX-Y : z\r\n\r\n", 400},
+		{"separator in header name", "GET /up HTTP/1.1\r\nHost: a.test\r\nX(Y): z\r\n\r\n", 400},
+		{"header line without colon", "GET /up HTTP/1.1\r\nHost: a.test\r\nXY\r\n\r\n", 400},
+		{"control character in value", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\x01b\r\n\r\n", 400},
+		{"NUL in value", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\x00b\r\n\r\n", 400},
+		{"bare CR in value", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\rb\r\n\r\n", 400},
+		{"obs-fold with space", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\r\n b\r\n\r\n", 400},
+		{"obs-fold with tab", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\r\n\tb\r\n\r\n", 400},
+		{"repeated host", "GET /up HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", 400},
+		{"missing host", "GET /up HTTP/1.1\r\n\r\n", 400},
+		{"head over max_header_bytes", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: " + strings.Repeat("a", 3000) + "\r\n\r\n", 431},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			o := edgeStartOrigin(t, nil)
+			s := edgeStart(t, edgeConfig(o.URL, func(c *configs.Config) { c.Limits.MaxHeaderBytes = 2048 }), nil)
+			c := edgeDial(t, edgeAddr(t, s))
+			if _, err := io.WriteString(c, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, body := edgeRead(t, br, "POST")
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d (%q), want %d", resp.StatusCode, body, tc.status)
+			}
+			if !resp.Close {
+				t.Errorf("response lacks Connection: close")
+			}
+			if !edgeClosedWithin(c, br, 2*time.Second) {
+				t.Errorf("connection still open after the refusal")
+			}
+			edgeExpectNothing(t, o)
+		})
+	}
+}
+
+// TestServerForwardsWellFramedRequestOnce is the control case of the table
+// above: a valid request with a fixed-length or chunked body, followed on
+// the same connection by the start of another request, reaches the origin
+// as exactly one well-framed request, re-serialized by the proxy.
+func TestServerForwardsWellFramedRequestOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc string
+		raw  string
+	}{
+		{"content-length", "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"},
+		{"chunked", "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3;ext=1\r\nllo\r\n0\r\nX-Trailer: t\r\n\r\n"},
+		{"empty chunked", "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			o := edgeStartOrigin(t, nil)
+			s := edgeStart(t, edgeConfig(o.URL, nil), nil)
+			c := edgeDial(t, edgeAddr(t, s))
+			if _, err := io.WriteString(c, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := edgeRead(t, bufio.NewReader(c), "POST")
+			if resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("got %d %q, want 200 ok", resp.StatusCode, body)
+			}
+			raw := o.Raw()
+			rd := bufio.NewReader(bytes.NewReader(raw))
+			req, err := http.ReadRequest(rd)
+			if err != nil {
+				t.Fatalf("origin received %q: %v", raw, err)
+			}
+			got, err := io.ReadAll(req.Body)
+			want := "hello"
+			if tc.desc == "empty chunked" {
+				want = ""
+			}
+			if err != nil || string(got) != want {
+				t.Fatalf("origin body %q (%v), want %q; received %q", got, err, want, raw)
+			}
+			if rest, _ := io.ReadAll(rd); len(rest) > 0 {
+				t.Fatalf("origin received %q after the request", rest)
+			}
+			if req.Method != "POST" || req.URL.Path != "/up" || req.Host != "a.test" {
+				t.Fatalf("origin got %s %s Host %q", req.Method, req.URL, req.Host)
+			}
+		})
+	}
+}
