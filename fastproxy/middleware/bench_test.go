@@ -18,24 +18,24 @@ type benchCase struct {
 }
 
 var benchCases = []benchCase{
-	{"RateLimit/allowed", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}}}, nil},
-	{"RateLimit/refused", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e-9, Burst: 1}}}, nil},
+	{"RateLimit/allowed", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}}}, nil, false},
+	{"RateLimit/refused", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e-9, Burst: 1}}}, nil, false},
 	{"Security", []configs.Middleware{{Security: &configs.Security{HSTS: true, FrameOptions: "DENY",
-		ContentTypeOptions: true, XSSProtection: true}}}, nil},
+		ContentTypeOptions: true, XSSProtection: true}}}, nil, false},
 	{"CORS/simple", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test", "https://b.test"},
 		ExposedHeaders: []string{"X-Id"}}}}, func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set("Origin", "https://b.test")
-	}},
+	}, false},
 	{"CORS/preflight", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"},
 		AllowedHeaders: []string{"X-Token"}, MaxAge: 600}}}, func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.SetMethod("OPTIONS")
 		ctx.Request.Header.Set("Origin", "https://a.test")
 		ctx.Request.Header.Set("Access-Control-Request-Method", "PUT")
-	}},
+	}, false},
 	{"Compression/skipped-small", []configs.Middleware{{Compression: true}}, func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set("Accept-Encoding", "gzip, br")
 		ctx.Response.SetBodyString("hello")
-	}},
+	}, false},
 	{"Compression/gzip-4KB", []configs.Middleware{{Compression: true}}, compressSetup("gzip"), true},
 	{"Compression/br-4KB", []configs.Middleware{{Compression: true}}, compressSetup("br"), true},
 	{"Compression/zstd-4KB", []configs.Middleware{{Compression: true}}, compressSetup("zstd"), true},
