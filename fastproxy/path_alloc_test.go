@@ -16,3 +16,5 @@ func TestServeHTTPAllocatesNothingOnceWarm(t *testing.T) {
 		t.Errorf("%.2f allocations per request, want 0", n)
 	}
 }
+
+const pathRace = false
