@@ -1,7 +1,6 @@
 package fastproxy
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"runtime/debug"
@@ -20,8 +19,9 @@ type edgeHandler struct {
 	set  *edgeSettings
 }
 
-// errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes reads as.
-var errEdgeBodyTooLarge = errors.New("request body exceeds max_body_bytes")
+// errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
+// reads as; fasthttp's own error, so that edgeErrorStatus answers 413.
+var errEdgeBodyTooLarge = fasthttp.ErrBodyTooLarge
 
 // serve handles one request: it runs in fasthttp's serving goroutine.
 func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
@@ -107,13 +107,12 @@ func edgeRefuse(ctx *fasthttp.RequestCtx, status int, why string) {
 	ctx.SetConnectionClose()
 }
 
-// edgeRefuseBody refuses a request whose chunked body failed to read.
+// edgeRefuseBody refuses a request whose chunked body failed to read: 413
+// over max_body_bytes, 408 when the client paused longer than client_read,
+// 400 for a framing error.
 func edgeRefuseBody(ctx *fasthttp.RequestCtx, err error) {
-	if err == errEdgeBodyTooLarge {
-		edgeRefuse(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		return
-	}
-	edgeRefuse(ctx, fasthttp.StatusBadRequest, "malformed chunked body")
+	status := edgeErrorStatus(err)
+	edgeRefuse(ctx, status, fasthttp.StatusMessage(status))
 }
 
 // edgeBody reads a chunked request body for the proxy. It first reads up to

@@ -27,9 +27,10 @@ type edgeOrigin struct {
 	URL     string
 	respond func(c net.Conn, req *http.Request)
 
-	mu    sync.Mutex
-	raw   bytes.Buffer
-	reqs  int
+	mu     sync.Mutex
+	raw    bytes.Buffer
+	reqs   int
+	bodies []int64 // body length of each whole request
 	heads chan struct{} // one value per request head read
 }
 
@@ -85,11 +86,13 @@ func (o *edgeOrigin) serve(c net.Conn) {
 			return
 		}
 		o.heads <- struct{}{}
-		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+		n, err := io.Copy(io.Discard, req.Body)
+		if err != nil {
 			return
 		}
 		o.mu.Lock()
 		o.reqs++
+		o.bodies = append(o.bodies, n)
 		o.mu.Unlock()
 		o.respond(c, req)
 	}
@@ -121,6 +124,13 @@ func (o *edgeOrigin) Requests() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.reqs
+}
+
+// Bodies returns the body length of each whole request the origin read.
+func (o *edgeOrigin) Bodies() []int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]int64(nil), o.bodies...)
 }
 
 // edgeExpectNothing fails when the origin received any byte. A forwarded
