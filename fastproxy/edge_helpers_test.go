@@ -30,8 +30,8 @@ type edgeOrigin struct {
 	mu     sync.Mutex
 	raw    bytes.Buffer
 	reqs   int
-	bodies []int64 // body length of each whole request
-	heads chan struct{} // one value per request head read
+	bodies []int64       // body length of each whole request
+	heads  chan struct{} // one value per request head read
 }
 
 // edgeStartOrigin starts an origin; it stops when the test ends.
