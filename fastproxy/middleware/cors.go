@@ -120,9 +120,8 @@ func (r *cors) preflight(ctx *fasthttp.RequestCtx) bool {
 	ctx.Response.Reset()
 	ctx.Response.SetStatusCode(fasthttp.StatusNoContent)
 	h := &ctx.Response.Header
-	addVary(h, "Origin")
-	addVary(h, "Access-Control-Request-Method")
-	addVary(h, "Access-Control-Request-Headers")
+	// The response was just reset, so Vary can be set whole.
+	h.Set("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
 	if !r.allowed(origin) || !r.methodAllowed(method) {
 		return true
 	}

@@ -103,6 +103,7 @@ func TestUnknownSNI(t *testing.T) {
 		{"default goes to the hostless site", []Site{alpha, catchAll, beta}, "other.test", "catchall"},
 		{"reject fails an unknown name", []Site{reject(alpha), reject(beta)}, "other.test", ""},
 		{"reject fails a handshake without SNI", []Site{reject(alpha), reject(beta)}, "", ""},
+		{"one site asking for reject is enough", []Site{alpha, reject(beta)}, "other.test", ""},
 		{"reject still serves a known name", []Site{reject(alpha), reject(beta)}, "beta.test", "beta"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -223,6 +224,16 @@ func TestNewListenerRefuses(t *testing.T) {
 		{"ciphers disagree", []Site{alpha, with(beta, func(c *configs.TLS) {
 			c.CipherSuites = []configs.CipherSuite{configs.CipherSuite(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)}
 		})}, `services "alpha" and "beta" disagree on cipher_suites`},
+		{"ciphers in another order agree", []Site{
+			with(alpha, func(c *configs.TLS) {
+				c.CipherSuites = []configs.CipherSuite{0xc02b, 0xc02f}
+			}),
+			with(beta, func(c *configs.TLS) {
+				c.CipherSuites = []configs.CipherSuite{0xc02f, 0xc02b}
+			}),
+			{Name: "gamma", Host: "alpha.test", TLS: &configs.TLS{CertFile: beta.TLS.CertFile, KeyFile: beta.TLS.KeyFile,
+				CipherSuites: []configs.CipherSuite{0xc02f, 0xc02b}}},
+		}, `services "alpha" and "gamma" both serve host`},
 		{"same host twice", []Site{alpha, {Name: "gamma", Host: "ALPHA.test", TLS: beta.TLS}},
 			`services "alpha" and "gamma" both serve host`},
 	} {

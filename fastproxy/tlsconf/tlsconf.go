@@ -115,7 +115,7 @@ func newListener(port int, sites []Site, log *slog.Logger, o options) (*Listener
 			return nil, fmt.Errorf("tls port %d: %w", port, err)
 		}
 	}
-	l.reject = settings.unknownSNI == "reject"
+	l.reject = settings.reject
 	if l.reject && l.def != nil {
 		l.log.Warn("unknown_sni: reject has no effect: the service without host answers every name",
 			"service", l.def.name)
@@ -178,11 +178,14 @@ type settings struct {
 	minVersion uint16
 	ciphers    []uint16
 	ticketsOff bool
-	unknownSNI string
+	reject     bool // unknown_sni: reject
 }
 
 // listenerSettings reads the listener settings of every site and fails,
-// naming both services, when two disagree.
+// naming both services, when two disagree on one that configs also checks
+// (min_version, cipher_suites as a set, session_tickets_disabled).
+// unknown_sni is not one of them: the port rejects unknown names when any
+// of its sites asks to.
 func listenerSettings(port int, sites []Site) (settings, error) {
 	var out settings
 	var first string
@@ -202,18 +205,25 @@ func listenerSettings(port int, sites []Site) (settings, error) {
 		switch {
 		case cur.minVersion != out.minVersion:
 			what = "min_version"
-		case !slices.Equal(cur.ciphers, out.ciphers):
+		case !sameSet(cur.ciphers, out.ciphers):
 			what = "cipher_suites"
 		case cur.ticketsOff != out.ticketsOff:
 			what = "session_tickets_disabled"
-		case cur.unknownSNI != out.unknownSNI:
-			what = "unknown_sni"
 		}
 		if what != "" {
 			return out, fmt.Errorf("tls port %d: services %q and %q disagree on %s", port, first, s.Name, what)
 		}
+		out.reject = out.reject || cur.reject
 	}
 	return out, nil
+}
+
+// sameSet compares suite lists as sets: crypto/tls orders suites itself.
+func sameSet(a, b []uint16) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 func siteSettings(s Site) (settings, error) {
@@ -227,11 +237,10 @@ func siteSettings(s Site) (settings, error) {
 	default:
 		return out, fmt.Errorf("service %q: min_version %q: want \"1.2\" or \"1.3\"", s.Name, t.MinVersion)
 	}
-	switch t.UnknownSNI {
+	switch strings.ToLower(t.UnknownSNI) {
 	case "", "default":
-		out.unknownSNI = "default"
 	case "reject":
-		out.unknownSNI = "reject"
+		out.reject = true
 	default:
 		return out, fmt.Errorf("service %q: unknown_sni %q: want \"default\" or \"reject\"", s.Name, t.UnknownSNI)
 	}
