@@ -167,6 +167,7 @@ func (s *Server) Start() error {
 	for _, p := range s.ports {
 		if err := s.open(p); err != nil {
 			s.closeOpened()
+			s.started = false // nothing is serving: Shutdown only closes the proxies
 			return fmt.Errorf("port %d: %w", p.port, err)
 		}
 	}
@@ -254,6 +255,7 @@ func (s *Server) closeOpened() {
 		if p.tlsLn != nil {
 			p.tlsLn.Close()
 		}
+		p.ln, p.tlsLn, p.srv = nil, nil, nil
 	}
 }
 
