@@ -115,8 +115,9 @@ type Backend struct {
 	backoff time.Duration
 	timer   *time.Timer
 
-	raw   string // the configured URL, stable key of the hash rings
-	token []byte // sticky-session cookie value
+	raw         string // the configured URL, stable key of the hash rings
+	token       []byte // sticky-session cookie value
+	tokenPrefix uint64 // its first 8 bytes, to find the candidate quickly
 }
 
 // InFlight returns the number of requests the backend is serving now.

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -57,16 +58,21 @@ func buildRing(s *set) *ring {
 	return rg
 }
 
-// hashBytes is FNV-1a followed by a 64-bit finalizer (from SplitMix64) so
-// that short, similar keys (addresses, "url#1", "url#2") spread over the
-// whole ring. It is stable across processes, so several Spillway instances
-// map a key to the same backend.
+// hashBytes hashes b a word at a time and finishes with SplitMix64's
+// finalizer, so short, similar keys (addresses, "url#1", "url#2") spread
+// over the whole ring. It is stable across processes, so several Spillway
+// instances map a key to the same backend.
 func hashBytes(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
+	h := uint64(len(b)) * 0x9e3779b97f4a7c15
+	for ; len(b) >= 8; b = b[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * 0xff51afd7ed558ccd
+		h ^= h >> 32
 	}
+	var t uint64
+	for i, c := range b {
+		t |= uint64(c) << (8 * i)
+	}
+	h ^= t
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27

@@ -67,9 +67,13 @@ func New(backends []configs.Backend, opts Options) (*Pool, error) {
 		p.log = slog.Default()
 	}
 	checks := make([]*check, len(backends))
+	// One array keeps the backends' counters close together for the scans
+	// of the least-loaded policies; each Backend spans more than a cache
+	// line, so neighbours' counters do not share one.
+	arr := make([]Backend, len(backends))
 	for i, bc := range backends {
-		b, err := newBackend(bc, i)
-		if err != nil {
+		b := &arr[i]
+		if err := b.init(bc, i); err != nil {
 			return nil, err
 		}
 		p.backends = append(p.backends, b)
@@ -78,6 +82,7 @@ func New(backends []configs.Backend, opts Options) (*Pool, error) {
 			hc = opts.HealthCheck
 		}
 		if hc != nil {
+			var err error
 			if checks[i], err = newCheck(b, hc, hc.SkipTLSVerify || bc.SkipTLSVerify); err != nil {
 				return nil, fmt.Errorf("backend %q: %w", bc.URL, err)
 			}
@@ -106,13 +111,14 @@ func New(backends []configs.Backend, opts Options) (*Pool, error) {
 	return p, nil
 }
 
-func newBackend(bc configs.Backend, i int) (*Backend, error) {
+// init sets b from its configuration, at position i of the pool.
+func (b *Backend) init(bc configs.Backend, i int) error {
 	u, err := url.Parse(bc.URL)
 	if err != nil {
-		return nil, fmt.Errorf("backend %q: %w", bc.URL, err)
+		return fmt.Errorf("backend %q: %w", bc.URL, err)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("backend %q: no host", bc.URL)
+		return fmt.Errorf("backend %q: no host", bc.URL)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -122,10 +128,9 @@ func newBackend(bc configs.Backend, i int) (*Backend, error) {
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	return &Backend{
-		URL: u, Addr: addr, Weight: max(1, bc.Weight), MaxConns: int64(max(0, bc.MaxConnections)),
-		Index: i, raw: bc.URL,
-	}, nil
+	b.URL, b.Addr, b.Weight, b.MaxConns = u, addr, max(1, bc.Weight), int64(max(0, bc.MaxConnections))
+	b.Index, b.raw = i, bc.URL
+	return nil
 }
 
 // setPolicy builds the policy named by opts.Policy.

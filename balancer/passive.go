@@ -83,6 +83,7 @@ func (p *Pool) endTrial(b *Backend, failed bool) {
 	p.mu.Lock()
 	b.backoff = 0
 	b.fails.Store(0)
+	p.rebuild() // no trial left: picks may skip the trial gate again
 	p.mu.Unlock()
 	p.log.Info("backend recovered", "backend", b.raw)
 }

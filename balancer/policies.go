@@ -93,59 +93,51 @@ func (p *leastConn) pick(s *set, r *Request) *Backend {
 }
 
 // best returns the usable backend of lowest score, nil when none is usable.
+// Scores are compared as fractions x/y in integers: in flight / 1,
+// in flight / weight, or response time × (in flight + 1) / 1.
+//
+// For least-response-time a backend not measured yet counts as the fastest
+// measured one, so it is tried soon while its requests in flight still
+// count; it wins ties, so every backend gets measured.
 func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 	n := len(s.up)
-	var best *Backend
-	var bestScore float64
-	unmeasured := int64(1)
-	if p.score == byResponseTime {
-		unmeasured = fastest(s)
-	}
+	var best, fresh *Backend
+	var bx, by, freshC, fastest int64
 	for i := 0; i < n; i++ {
 		j := start + i
 		if j >= n {
 			j -= n
 		}
 		b := s.up[j]
-		if (b == r.Exclude && n > 1) || full(b) || b.trial.Load() == trialTaken {
+		c := b.inflight.Load()
+		if (b == r.Exclude && n > 1) || (b.MaxConns > 0 && c >= b.MaxConns) || (s.trials && b.trial.Load() == trialTaken) {
 			continue
 		}
-		sc := p.scoreOf(b, unmeasured)
-		if best == nil || sc < bestScore {
-			best, bestScore = b, sc
+		x, y := c, int64(1)
+		switch p.score {
+		case byConnsPerWeight:
+			y = int64(b.Weight)
+		case byResponseTime:
+			rtt := b.rtt.Load()
+			if rtt == 0 {
+				if fresh == nil || c < freshC {
+					fresh, freshC = b, c
+				}
+				continue
+			}
+			if fastest == 0 || rtt < fastest {
+				fastest = rtt
+			}
+			x = rtt * (c + 1)
 		}
+		if best == nil || x*by < bx*y {
+			best, bx, by = b, x, y
+		}
+	}
+	if fresh != nil && (best == nil || max(fastest, 1)*(freshC+1) <= bx) {
+		return fresh
 	}
 	return best
-}
-
-// scoreOf returns b's load; unmeasured is the response time assumed for a
-// backend without one yet.
-func (p *leastConn) scoreOf(b *Backend, unmeasured int64) float64 {
-	c := float64(b.inflight.Load())
-	switch p.score {
-	case byConnsPerWeight:
-		return c / float64(b.Weight)
-	case byResponseTime:
-		rtt := b.rtt.Load()
-		if rtt == 0 {
-			rtt = unmeasured
-		}
-		return float64(rtt) * (c + 1)
-	}
-	return c
-}
-
-// fastest returns the lowest measured response time in s (1 when none is
-// measured): what least-response-time assumes of a backend not measured
-// yet, so it gets tried soon while its requests in flight still count.
-func fastest(s *set) int64 {
-	lo := int64(0)
-	for _, b := range s.up {
-		if v := b.rtt.Load(); v != 0 && (lo == 0 || v < lo) {
-			lo = v
-		}
-	}
-	return max(lo, 1)
 }
 
 // boundedLeastConn follows the smooth weighted sequence while its

@@ -14,6 +14,9 @@ type set struct {
 	seq []int32
 	// ring is the hash ring of ip-hash and consistent-hash.
 	ring *ring
+	// trials is set when some backend of up was on trial when the set was
+	// built; only then must picks look at the trial gate.
+	trials bool
 }
 
 // take counts one request in flight on b when b may serve r: not the
@@ -38,7 +41,7 @@ func (s *set) take(b *Backend, r *Request) bool {
 	} else {
 		b.inflight.Add(1)
 	}
-	if b.trial.Load() != trialNone && !b.trial.CompareAndSwap(trialOpen, trialTaken) {
+	if s.trials && b.trial.Load() != trialNone && !b.trial.CompareAndSwap(trialOpen, trialTaken) {
 		b.inflight.Add(-1)
 		return false
 	}
@@ -72,7 +75,7 @@ func (s *set) why(r *Request) error {
 		if b == r.Exclude && len(s.up) > 1 {
 			continue
 		}
-		if b.trial.Load() == trialTaken {
+		if s.trials && b.trial.Load() == trialTaken {
 			continue
 		}
 		if full(b) {
@@ -90,6 +93,7 @@ func (p *Pool) rebuild() {
 		if b.Healthy() {
 			s.up = append(s.up, b)
 			s.weight += int64(b.Weight)
+			s.trials = s.trials || b.trial.Load() != trialNone
 		}
 	}
 	s.seq = smoothSequence(s.up)

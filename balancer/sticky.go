@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -46,6 +47,7 @@ func newSticky(cookie string, backends []*Backend, base policy) (*sticky, error)
 		m.Write([]byte{0})
 		m.Write(strconv.AppendInt(nil, int64(b.Index), 10))
 		b.token = base64.RawURLEncoding.AppendEncode(nil, m.Sum(nil)[:16])
+		b.tokenPrefix = binary.LittleEndian.Uint64(b.token)
 	}
 	return &sticky{cookie: cookie, base: base}, nil
 }
@@ -56,7 +58,7 @@ func (p *sticky) pick(s *set, r *Request) *Backend {
 	if r.Ctx != nil {
 		if v := r.Ctx.Request.Header.Cookie(p.cookie); len(v) > 0 {
 			for _, b := range s.up {
-				if subtle.ConstantTimeCompare(v, b.token) == 1 {
+				if b.owns(v) {
 					if s.take(b, r) {
 						return b
 					}
@@ -72,7 +74,7 @@ func (p *sticky) pick(s *set, r *Request) *Backend {
 // The cookie lasts for the browser session, is sent for every path, is
 // hidden from scripts and, on TLS connections, marked Secure.
 func (p *sticky) stamp(ctx *fasthttp.RequestCtx, b *Backend) {
-	if subtle.ConstantTimeCompare(ctx.Request.Header.Cookie(p.cookie), b.token) == 1 {
+	if b.owns(ctx.Request.Header.Cookie(p.cookie)) {
 		return
 	}
 	c := fasthttp.AcquireCookie()
@@ -84,4 +86,15 @@ func (p *sticky) stamp(ctx *fasthttp.RequestCtx, b *Backend) {
 	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
 	c.SetSecure(ctx.IsTLS())
 	ctx.Response.Header.SetCookie(c)
+}
+
+// owns reports whether cookie value v is b's. The first 8 bytes are
+// compared as one word to find the candidate quickly; the whole value is
+// then compared in constant time, so timing reveals no more than whether a
+// guess shares a 48-bit prefix with some backend's value, leaving 80 bits
+// to forge.
+func (b *Backend) owns(v []byte) bool {
+	return len(v) == len(b.token) && len(v) >= 8 &&
+		binary.LittleEndian.Uint64(v) == b.tokenPrefix &&
+		subtle.ConstantTimeCompare(v, b.token) == 1
 }
