@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spillway-lb/spillway/configs"
-	"github.com/valyala/fasthttp"
 )
 
 // pathSeen is what a pathEchoOrigin received, sent back as JSON.
@@ -118,41 +118,39 @@ func pathLoc(path string, urls ...string) configs.Location {
 	return l
 }
 
-// pathProxy is an in-process Spillway port: newProxy behind a fasthttp
-// server on 127.0.0.1, configured as the edge configures it (streamed
-// request bodies).
+// pathProxy is an in-process Spillway: the edge's Server (New, Start,
+// Addrs, Shutdown) serving cfg on an ephemeral 127.0.0.1 port, so the
+// request path is tested behind the real listener, timeouts and framing.
 type pathProxy struct {
 	Addr string
-	p    *proxy
-	srv  *fasthttp.Server
+	srv  *Server
 }
 
+// pathStartProxy serves cfg until the test ends. Every service is put on
+// one ephemeral port (Port 0) of 127.0.0.1.
 func pathStartProxy(t testing.TB, cfg *configs.Config, opts Options) *pathProxy {
 	t.Helper()
-	svcs := make([]*configs.Service, len(cfg.Services))
+	cfg.Host = "127.0.0.1"
 	for i := range cfg.Services {
-		svcs[i] = &cfg.Services[i]
+		cfg.Services[i].Port = 0
 	}
-	p, err := newProxy(cfg, svcs, opts)
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{
-		Handler:                      p.ServeHTTP,
-		StreamRequestBody:            true,
-		DisablePreParseMultipartForm: true,
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
-		NoDefaultDate:                true,
-		ReadTimeout:                  30 * time.Second,
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addrs := srv.Addrs()
+	if len(addrs) != 1 {
+		t.Fatalf("%d listeners, want 1", len(addrs))
 	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(); p.Close() })
-	return &pathProxy{Addr: ln.Addr().String(), p: p, srv: srv}
+	return &pathProxy{Addr: addrs[0].String(), srv: srv}
 }
 
 // pathClient is a net/http client that never uses environment proxies.

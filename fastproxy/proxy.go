@@ -32,6 +32,10 @@ type pathScratch struct {
 	uri    []byte
 	target []byte
 	xff    []byte
+	// br is the balancer's view of the request, kept here because Pick
+	// may retain its pointer (policies behind an interface), which would
+	// move a local to the heap on every request.
+	br balancer.Request
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(pathScratch) }}
@@ -40,6 +44,7 @@ func acquireScratch() *pathScratch { return scratchPool.Get().(*pathScratch) }
 
 func releaseScratch(s *pathScratch) {
 	s.uri, s.target, s.xff = s.uri[:0], s.target[:0], s.xff[:0]
+	s.br = balancer.Request{}
 	scratchPool.Put(s)
 }
 
@@ -122,9 +127,10 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 // one tried (nil when none could be picked) and the error.
 func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.Addr, sc *pathScratch) (*balancer.Backend, error) {
 	streamed := p.retry.hold(&ctx.Request)
-	br := balancer.Request{Ctx: ctx, Client: client}
+	br := &sc.br
+	*br = balancer.Request{Ctx: ctx, Client: client}
 	for tried := 0; ; tried++ {
-		b, err := loc.pool.Pick(&br)
+		b, err := loc.pool.Pick(br)
 		if err != nil {
 			return br.Exclude, err
 		}
