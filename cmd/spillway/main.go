@@ -1,0 +1,200 @@
+// Command spillway runs the Spillway load balancer.
+//
+//	spillway -config FILE          serve FILE
+//	spillway -check -config FILE   validate FILE: exit 0, or 1 with every problem as file:line: key: what is wrong
+//	spillway -demo                 serve the embedded demo: two demo origins and the proxy on :8080
+//	spillway -version
+//
+// SIGTERM and SIGINT stop accepting, let in-flight requests finish within
+// shutdown_grace, run every plugin's Cleanup, and exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy"
+	"github.com/spillway-lb/spillway/pluginhost"
+	"go.uber.org/automaxprocs/maxprocs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process exit, so tests can drive it.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("spillway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		file      = fs.String("config", "", "configuration `file` (YAML, Terraster's keys)")
+		check     = fs.Bool("check", false, "validate the configuration and exit")
+		demo      = fs.Bool("demo", false, "serve the embedded demo configuration with its own demo origins")
+		showVer   = fs.Bool("version", false, "print the version and exit")
+		logFormat = fs.String("log-format", "", "log format: text or json (overrides log.format)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVer {
+		fmt.Fprintf(stdout, "spillway %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	}
+	if (*file == "") == !*demo {
+		fmt.Fprintln(stderr, "spillway: give either -config FILE or -demo (see -h)")
+		return 2
+	}
+
+	cfg, warnings, err := load(*file, *demo)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok\n", displayName(*file, *demo))
+		return 0
+	}
+
+	log, err := newLogger(stderr, cfg.Log, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "spillway: %v\n", err)
+		return 2
+	}
+	if _, err := maxprocs.Set(maxprocs.Logger(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) })); err != nil {
+		log.Warn("automaxprocs", "err", err)
+	}
+	if err := serve(cfg, *demo, log, stdout); err != nil {
+		log.Error("spillway stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func load(file string, demo bool) (*configs.Config, []configs.Problem, error) {
+	if demo {
+		return configs.Parse("demo.yaml (embedded)", configs.Demo)
+	}
+	return configs.Load(file)
+}
+
+func displayName(file string, demo bool) string {
+	if demo {
+		return "demo.yaml (embedded)"
+	}
+	return file
+}
+
+// printProblems writes one problem per line, so -check output can be read
+// by people and by editors that jump to file:line.
+func printProblems(w io.Writer, err error) {
+	var cerr *configs.Error
+	if errors.As(err, &cerr) {
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "spillway: %v\n", err)
+}
+
+func newLogger(w io.Writer, lc configs.Log, formatFlag string) (*slog.Logger, error) {
+	format := lc.Format
+	if formatFlag != "" {
+		format = formatFlag
+	}
+	var level slog.Level
+	if lc.Level != "" {
+		if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
+			return nil, fmt.Errorf("log level %q: %w", lc.Level, err)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(format) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// serve runs until SIGTERM/SIGINT, then shuts down within shutdown_grace.
+func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) error {
+	if demo {
+		stop, err := startDemoOrigins(log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	host, err := pluginhost.Load(cfg, log)
+	if err != nil {
+		return err
+	}
+	opts := fastproxy.Options{Logger: log}
+	if host.Len() > 0 {
+		opts.Plugins = host
+	}
+	srv, err := fastproxy.New(cfg, opts)
+	if err != nil {
+		closePlugins(host, cfg, log)
+		return err
+	}
+
+	// Subscribe before listening, so a signal that arrives as soon as the
+	// port opens is not lost.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+
+	if err := srv.Start(); err != nil {
+		closePlugins(host, cfg, log)
+		return err
+	}
+	for _, a := range srv.Addrs() {
+		log.Info("listening", "addr", a.String(), "plugins", host.Len(), "version", version)
+	}
+	if demo {
+		fmt.Fprintln(stdout, "Spillway demo is up. Try:\n  curl -i http://127.0.0.1:8080/\n  curl -i http://127.0.0.1:8080/api/hello")
+	}
+
+	s := <-sig
+	grace := cfg.ShutdownGrace.D()
+	log.Info("shutting down", "signal", s.String(), "grace", grace.String())
+	deadline := time.Now().Add(grace)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown did not finish cleanly", "err", err)
+	}
+	closePlugins(host, cfg, log)
+	log.Info("stopped")
+	return nil
+}
+
+// closePlugins runs every plugin's Cleanup, bounded by the grace period.
+func closePlugins(host *pluginhost.Host, cfg *configs.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D())
+	defer cancel()
+	if err := host.Close(ctx); err != nil {
+		log.Warn("plugin cleanup", "err", err)
+	}
+}
