@@ -202,3 +202,32 @@ func TestRetryNeverResendsAStreamedBody(t *testing.T) {
 		t.Fatalf("status %d, good hits %d; want 502 and none", resp.StatusCode, good.Hits.Load())
 	}
 }
+
+func TestRetryWithOneBackendReportsTheBackendError(t *testing.T) {
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{
+		pathService("", pathLoc("/", pathClosedURL(t)))}}, Options{})
+	resp, _ := pathDo(t, px, "GET", "h", "/", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("status %d Retry-After %q, want 502 without", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestRetryAfterPooledConnectionClosedByOneBackend(t *testing.T) {
+	// The origin answers once per connection, keep-alive advertised, then
+	// closes: the second request finds a dead pooled connection.
+	origin := pathRawOrigin(t, func(c net.Conn) {
+		if _, err := pathReadHead(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		time.Sleep(50 * time.Millisecond)
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{
+		pathService("", pathLoc("/", origin))}}, Options{})
+	for i := range 3 {
+		resp, body := pathDo(t, px, "GET", "h", "/", nil, nil)
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: status %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -122,26 +122,38 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// roundTrip balances and forwards, retrying on another backend while the
-// retry policy allows. It returns the backend that answered, or the last
-// one tried (nil when none could be picked) and the error.
+// roundTrip balances and forwards, retrying while the retry policy allows.
+// A retry goes to another backend; when there is no other, to the same one
+// again (a pooled connection the backend had closed is the usual cause).
+// It returns the backend that answered, or the last one tried (nil when
+// none could be picked) and the error.
 func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.Addr, sc *pathScratch) (*balancer.Backend, error) {
 	streamed := p.retry.hold(&ctx.Request)
 	br := &sc.br
 	*br = balancer.Request{Ctx: ctx, Client: client}
+	var last error
+	var lastB *balancer.Backend
 	for tried := 0; ; tried++ {
 		b, err := loc.pool.Pick(br)
-		if err != nil {
-			return br.Exclude, err
+		if err == balancer.ErrNoBackend && br.Exclude != nil {
+			br.Exclude = nil
+			b, err = loc.pool.Pick(br)
 		}
-		err = p.forward(ctx, loc, loc.backends[b.Index], sc)
-		if err == nil {
+		if err != nil {
+			if last != nil {
+				// Report what the backend did, not that no other was left.
+				return lastB, last
+			}
+			return nil, err
+		}
+		last, lastB = p.forward(ctx, loc, loc.backends[b.Index], sc), b
+		if last == nil {
 			return b, nil
 		}
-		if !p.retry.again(&ctx.Request, streamed, err, tried) {
-			return b, err
+		if !p.retry.again(&ctx.Request, streamed, last, tried) {
+			return b, last
 		}
-		p.log.Debug("retrying on another backend", "backend", b.Addr, "error", err)
+		p.log.Debug("retrying", "backend", b.Addr, "error", last)
 		br.Exclude = b
 	}
 }
