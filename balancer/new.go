@@ -143,8 +143,7 @@ func (p *Pool) setPolicy(opts Options) error {
 	if opts.HashBound != nil {
 		bound = *opts.HashBound
 	}
-	name := strings.ReplaceAll(strings.ToLower(opts.Policy), "_", "-")
-	switch name {
+	switch canonical(opts.Policy) {
 	case "", "round-robin":
 		p.policy = &roundRobin{}
 	case "weighted-round-robin":
@@ -174,6 +173,11 @@ func (p *Pool) setPolicy(opts Options) error {
 	return err
 }
 
+// canonical spells a policy name as configs.Policies does.
+func canonical(policy string) string {
+	return strings.ReplaceAll(strings.ToLower(policy), "_", "-")
+}
+
 // OptionsFor gathers a location's pool settings from the configuration:
 // its policy (or the global algorithm) and policy options, the most
 // specific health check (service over global; New lets a backend's own
@@ -189,6 +193,7 @@ func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location
 	if o.Policy == "" {
 		o.Policy = cfg.Algorithm
 	}
+	o.Policy = canonical(o.Policy)
 	if o.HashKey == "" {
 		o.HashKey = cfg.HashKey
 	}
