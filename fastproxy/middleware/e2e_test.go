@@ -1,0 +1,235 @@
+package middleware_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	brotli "github.com/molecule-man/go-brrr"
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy"
+	"github.com/spillway-lb/spillway/fastproxy/middleware"
+)
+
+// proxy is a running Spillway in front of one origin.
+type proxy struct {
+	url    string
+	client *http.Client
+}
+
+// startProxy serves one service in front of origin with the given
+// middleware YAML (a list), over TLS when overTLS, until the test ends.
+func startProxy(t *testing.T, origin, mw string, overTLS bool) *proxy {
+	t.Helper()
+	dir := t.TempDir()
+	tlsBlock, scheme := "", "http"
+	tr := &http.Transport{DisableCompression: true}
+	if overTLS {
+		middleware.WriteSelfSigned(t, dir)
+		tlsBlock, scheme = "    tls: {cert_file: tls.crt, key_file: tls.key}\n", "https"
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	src := fmt.Sprintf("port: 0\nservices:\n  - name: svc\n%s    middleware: %s\n    locations: [{path: /, backends: [{url: %q}]}]\n",
+		tlsBlock, mw, origin)
+	file := filepath.Join(dir, "spillway.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := configs.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx) //nolint:errcheck
+	})
+	return &proxy{url: scheme + "://" + srv.Addrs()[0].String(), client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+func (p *proxy) do(t *testing.T, method, path string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// origin serves text, counts requests and reports X-Forwarded-Proto; on
+// /stream it sends a chunked body in two parts, the second only after gate.
+func origin(t *testing.T, hits *atomic.Int64, gate chan struct{}) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Seen-Proto", r.Header.Get("X-Forwarded-Proto"))
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "first part\n") //nolint:errcheck
+			w.(http.Flusher).Flush()
+			select {
+			case <-gate:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		io.WriteString(w, middleware.BigText) //nolint:errcheck
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestProxySecurityHeadersHSTSOnlyOverTLS(t *testing.T) {
+	var hits atomic.Int64
+	o := origin(t, &hits, nil)
+	for _, tc := range []struct {
+		overTLS     bool
+		hsts, proto string
+	}{
+		{false, "", "http"},
+		{true, "max-age=31536000", "https"},
+	} {
+		t.Run(fmt.Sprint("tls=", tc.overTLS), func(t *testing.T) {
+			p := startProxy(t, o.URL, "[{security: {hsts: true, content_type_options: true}}]", tc.overTLS)
+			resp, _ := p.do(t, "GET", "/")
+			if got := resp.Header.Get("Strict-Transport-Security"); got != tc.hsts {
+				t.Errorf("HSTS %q, want %q", got, tc.hsts)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q", got)
+			}
+			if got := resp.Header.Get("X-Seen-Proto"); got != tc.proto {
+				t.Errorf("origin saw X-Forwarded-Proto %q, want %q", got, tc.proto)
+			}
+		})
+	}
+}
+
+func TestProxyRateLimit429(t *testing.T) {
+	var hits atomic.Int64
+	p := startProxy(t, origin(t, &hits, nil).URL, "[{rate_limit: {requests_per_second: 1, burst: 2}}]", false)
+	var codes []int
+	for range 3 {
+		resp, _ := p.do(t, "GET", "/")
+		codes = append(codes, resp.StatusCode)
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") != "1" {
+			t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+		}
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" || hits.Load() != 2 {
+		t.Errorf("statuses %v with %d origin hits, want [200 200 429] and 2", codes, hits.Load())
+	}
+}
+
+func TestProxyCORSPreflightAndSimple(t *testing.T) {
+	var hits atomic.Int64
+	p := startProxy(t, origin(t, &hits, nil).URL,
+		`[{cors: {allowed_origins: ["https://app.test"], allowed_methods: [GET, PUT], allow_credentials: true, max_age: 60}}]`, false)
+	resp, _ := p.do(t, "OPTIONS", "/", "Origin: https://app.test", "Access-Control-Request-Method: PUT")
+	if resp.StatusCode != 204 || hits.Load() != 0 {
+		t.Fatalf("preflight: status %d, origin hits %d; want 204 from the proxy", resp.StatusCode, hits.Load())
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.test" ||
+		resp.Header.Get("Access-Control-Allow-Methods") != "GET, PUT" ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+		resp.Header.Get("Access-Control-Max-Age") != "60" {
+		t.Errorf("preflight headers: %v", resp.Header)
+	}
+	resp, _ = p.do(t, "GET", "/", "Origin: https://app.test")
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.test" {
+		t.Errorf("simple request: status %d, Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+func decode(t *testing.T, enc string, r io.Reader) io.Reader {
+	t.Helper()
+	switch enc {
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zr
+	case "br":
+		return brotli.NewReader(r)
+	case "zstd":
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(zr.Close)
+		return zr
+	}
+	return r
+}
+
+func TestProxyCompressionRoundTrips(t *testing.T) {
+	var hits atomic.Int64
+	gate := make(chan struct{}, 1)
+	p := startProxy(t, origin(t, &hits, gate).URL, "[{compression: true}]", true)
+	for _, enc := range []string{"gzip", "br", "zstd"} {
+		t.Run(enc, func(t *testing.T) {
+			resp, body := p.do(t, "GET", "/", "Accept-Encoding: "+enc)
+			if got := resp.Header.Get("Content-Encoding"); got != enc {
+				t.Fatalf("Content-Encoding %q", got)
+			}
+			plain, err := io.ReadAll(decode(t, enc, strings.NewReader(string(body))))
+			if err != nil || string(plain) != middleware.BigText {
+				t.Errorf("decoded %d bytes, %v", len(plain), err)
+			}
+		})
+		t.Run(enc+"/streamed", func(t *testing.T) {
+			req, _ := http.NewRequest("GET", p.url+"/stream", nil)
+			req.Header.Set("Accept-Encoding", enc)
+			resp, err := p.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != enc {
+				t.Fatalf("Content-Encoding %q", got)
+			}
+			br := bufio.NewReader(decode(t, enc, resp.Body))
+			if first, err := br.ReadString('\n'); err != nil || first != "first part\n" {
+				t.Fatalf("first part %q, %v", first, err)
+			}
+			gate <- struct{}{} // the origin sends the rest only now
+			rest, err := io.ReadAll(br)
+			if err != nil || string(rest) != middleware.BigText {
+				t.Errorf("rest: %d bytes, %v", len(rest), err)
+			}
+		})
+	}
+}
