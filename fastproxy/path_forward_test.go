@@ -231,3 +231,50 @@ func TestRetryAfterPooledConnectionClosedByOneBackend(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestBackendResponseTimeoutCutsStallsNotTransfers(t *testing.T) {
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		pause := 100 * time.Millisecond
+		if r.URL.Path == "/stall" {
+			pause = 2 * time.Second
+		}
+		w.Header().Set("Content-Length", "10")
+		for i := 0; i < 10; i++ {
+			io.WriteString(w, "x")
+			w.(http.Flusher).Flush()
+			if i == 4 {
+				time.Sleep(pause) // one long pause mid-body
+			} else {
+				time.Sleep(pause / 4)
+			}
+		}
+	})
+	cfg := &configs.Config{
+		Services: []configs.Service{pathService("", pathLoc("/", o.URL))},
+		Timeouts: configs.Timeouts{BackendResponse: configs.Duration(400 * time.Millisecond)},
+	}
+	px := pathStartProxy(t, cfg, Options{})
+	t.Run("moving body longer than the timeout passes", func(t *testing.T) {
+		resp, body := pathDo(t, px, "GET", "h", "/moving", nil, nil)
+		if resp.StatusCode != 200 || body != "xxxxxxxxxx" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("stalled body is cut", func(t *testing.T) {
+		// The head may still sit in the proxy's write buffer when the cut
+		// comes, so the client sees either a failed request or a short body.
+		start := time.Now()
+		resp, err := pathClient().Get("http://" + px.Addr + "/stall")
+		var b []byte
+		if err == nil {
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil || len(b) == 10 {
+			t.Fatalf("read %q, %v; want a cut transfer", b, err)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("cut after %v, the stall is 2s and backend_response 400ms", d)
+		}
+	})
+}

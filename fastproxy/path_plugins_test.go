@@ -1,6 +1,7 @@
 package fastproxy
 
 import (
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -89,5 +90,53 @@ func TestPluginHooksRunInOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMiddlewareRunsWithTheRealClientAddress(t *testing.T) {
+	o := pathEchoOrigin(t, "o")
+	svc := pathService("", pathLoc("/", o.URL))
+	svc.Middleware = []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 0.01, Burst: 1}}}
+	px := pathStartProxy(t, &configs.Config{TrustedProxies: []string{"127.0.0.0/8"},
+		Services: []configs.Service{svc}}, Options{})
+	tests := []struct {
+		desc, client string
+		want         int
+	}{
+		{"first request of a client", "198.51.100.1", 200},
+		{"same client again is limited", "198.51.100.1", http.StatusTooManyRequests},
+		{"another client behind the same proxy", "198.51.100.2", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			resp, _ := pathDo(t, px, "GET", "h", "/", nil, map[string]string{"X-Forwarded-For": tc.client})
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
+func TestBalancerGetsTheRealClientAddress(t *testing.T) {
+	a, b := pathEchoOrigin(t, "a"), pathEchoOrigin(t, "b")
+	loc := pathLoc("/", a.URL, b.URL)
+	loc.LBPolicy = "ip-hash"
+	px := pathStartProxy(t, &configs.Config{TrustedProxies: []string{"127.0.0.0/8"},
+		Services: []configs.Service{pathService("", loc)}}, Options{})
+	first := map[string]string{}
+	for round := range 2 {
+		for i := range 16 {
+			client := net.IPv4(198, 51, 100, byte(i+1)).String()
+			_, body := pathDo(t, px, "GET", "h", "/", nil, map[string]string{"X-Forwarded-For": client})
+			got := pathSeenBy(t, body).Origin
+			if round == 0 {
+				first[client] = got
+			} else if first[client] != got {
+				t.Errorf("client %s moved from %s to %s", client, first[client], got)
+			}
+		}
+	}
+	if a.Hits.Load() == 0 || b.Hits.Load() == 0 {
+		t.Errorf("hits a=%d b=%d: the hash did not see distinct clients", a.Hits.Load(), b.Hits.Load())
 	}
 }
