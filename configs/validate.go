@@ -226,8 +226,11 @@ func checkPolicy(ps *problems, key, name string) {
 		return
 	}
 	if _, ok := CanonicalPolicy(name); !ok {
-		ps.errorf(key, "unknown policy %q%s; valid: %s ('_' may stand for '-')",
-			name, suggest(strings.ReplaceAll(strings.ToLower(name), "_", "-"), Policies), strings.Join(Policies, ", "))
+		valid := "; valid policies: "
+		if hint := suggest(strings.ReplaceAll(strings.ToLower(name), "_", "-"), Policies); hint != "" {
+			valid = hint + " Valid policies: "
+		}
+		ps.errorf(key, "unknown policy %q%s%s ('_' may stand for '-')", name, valid, strings.Join(Policies, ", "))
 	}
 }
 

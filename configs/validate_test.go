@@ -17,7 +17,7 @@ func TestValidationProblemsNameLineAndKey(t *testing.T) {
       - path: /
         lb_policy: fastest
         backends: [{url: "http://127.0.0.1:9000"}]
-`, []string{`t.yaml:5: services[0].locations[0].lb_policy: unknown policy "fastest"; valid: round-robin, weighted-round-robin,`}},
+`, []string{`t.yaml:5: services[0].locations[0].lb_policy: unknown policy "fastest"; valid policies: round-robin, weighted-round-robin,`}},
 		{"unknown global algorithm suggests the close one", `algorithm: least_connection
 backends: [{url: "http://127.0.0.1:9000"}]
 `, []string{`t.yaml:1: algorithm: unknown policy "least_connection"; did you mean "least-connections"?`}},
