@@ -161,7 +161,6 @@ func runLoad(b *testing.B, t target, c benchCase) {
 	defer client.CloseIdleConnections()
 	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
-	b.SetBytes(int64(len(c.body) + len(c.want)))
 	warmUp(b, client, t, c)
 	var failed atomic.Bool
 	b.ResetTimer()

@@ -61,7 +61,11 @@ fi
 
 echo
 echo "== benchstat: each setup and case, baseline (net/http) vs Spillway =="
-"$BENCHSTAT" -col '.name@(Baseline Spillway)' -row '/setup,/case' "$RAW"
+"$BENCHSTAT" -filter '-/setup:/^lb-/ OR /setup:lb-round-robin' \
+	-col '.name@(Baseline Spillway)' -row '/setup,/case' "$RAW"
+echo
+echo "== benchstat: Spillway's balancer policies (no baseline counterpart) =="
+"$BENCHSTAT" -filter '.name:Spillway /setup:/^lb-/' -row '/setup,/case' "Spillway=$RAW"
 
 echo
 echo "== req/s, median of $COUNT runs: Spillway / baseline =="
