@@ -88,6 +88,22 @@ func (c *compression) apply(ctx *fasthttp.RequestCtx) {
 	ctx.Request.Header.Set("Accept-Encoding", encNames[enc])
 	c.byEnc[enc](ctx)
 	ctx.Request.Header.SetBytesV("Accept-Encoding", saved.B)
+	if len(h.ContentEncoding()) > 0 {
+		weakenETag(h, saved)
+	}
+}
+
+// weakenETag marks a strong ETag weak once the body is compressed: the
+// encoded bytes are not the ones the backend tagged, and encoders may
+// differ between answers, so byte-for-byte equality no longer holds
+// (RFC 9110 §8.8.1). buf is scratch space.
+func weakenETag(h *fasthttp.ResponseHeader, buf *bytebufferpool.ByteBuffer) {
+	et := h.Peek("ETag")
+	if len(et) == 0 || bytes.HasPrefix(et, []byte("W/")) {
+		return
+	}
+	buf.B = append(append(buf.B[:0], "W/"...), et...)
+	h.SetBytesV("ETag", buf.B)
 }
 
 // compressible reports whether a media type is worth compressing: text,

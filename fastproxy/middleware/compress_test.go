@@ -165,6 +165,25 @@ func TestCompressionStreamsChunkedBody(t *testing.T) {
 	}
 }
 
+func TestCompressionWeakensStrongETag(t *testing.T) {
+	for _, tc := range []struct{ accept, etag, want string }{
+		{"gzip", `"v1"`, `W/"v1"`},
+		{"gzip", `W/"v1"`, `W/"v1"`},
+		{"identity", `"v1"`, `"v1"`},
+	} {
+		chain := mustNew(t, []configs.Middleware{{Compression: true}}, nil)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.Set("Accept-Encoding", tc.accept)
+		ctx.Response.Header.SetContentType("text/html")
+		ctx.Response.Header.Set("ETag", tc.etag)
+		ctx.Response.SetBodyString(bigText)
+		chain.Response(&ctx)
+		if got := string(ctx.Response.Header.Peek("ETag")); got != tc.want {
+			t.Errorf("Accept-Encoding %s, ETag %s: got %s, want %s", tc.accept, tc.etag, got, tc.want)
+		}
+	}
+}
+
 func TestCompressionSkipsHEAD(t *testing.T) {
 	resp, _ := compressionRig(t).do(t, "HEAD", "/", "Accept-Encoding: gzip")
 	if got := resp.Header.Get("Content-Encoding"); got != "" {
