@@ -122,6 +122,9 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 	req := &ctx.Request
 	req.SetRequestURIBytes(s.target)
 	req.URI().SetSchemeBytes(be.scheme)
+	// Host goes to the backend exactly as the client sent it, not as
+	// fasthttp re-derives it from the parsed URI.
+	req.UseHostHeader = true
 	// The proxy answers the client's Expect itself; the backend gets the body.
 	req.Header.DelBytes(hdrExpect)
 

@@ -145,3 +145,20 @@ func TestHopByHopStrippedBothWays(t *testing.T) {
 		t.Errorf("end-to-end header lost")
 	}
 }
+
+func TestClientConnectionCloseClosesOnlyTheClientSide(t *testing.T) {
+	o := pathEchoOrigin(t, "o")
+	svc := pathService("", pathLoc("/", o.URL))
+	svc.HTTPRedirect = false
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{svc}}, Options{})
+	for _, target := range []string{"/forwarded", "/again"} {
+		resp := pathRaw(t, px.Addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", "GET")[0]
+		if !resp.Close {
+			t.Errorf("%s: client connection not closed", target)
+		}
+		body, _ := readAllString(resp)
+		if h := pathSeenBy(t, body).Header; h.Get("Connection") != "" {
+			t.Errorf("backend got Connection %q", h.Get("Connection"))
+		}
+	}
+}

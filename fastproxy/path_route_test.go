@@ -81,7 +81,7 @@ func TestPathMappingAsTerraster(t *testing.T) {
 			loc := pathLoc(tc.path, o.URL+tc.backendPath)
 			loc.Rewrite = tc.rewrite
 			px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", loc)}}, Options{})
-			resp, body := pathDo(t, px, "GET", "front.example", tc.target, nil, nil)
+			resp, body := pathDo(t, px, "GET", "Front.Example:8080", tc.target, nil, nil)
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
@@ -89,7 +89,7 @@ func TestPathMappingAsTerraster(t *testing.T) {
 			if seen.RequestURI != tc.want {
 				t.Errorf("backend got %q, want %q", seen.RequestURI, tc.want)
 			}
-			if seen.Host != "front.example" {
+			if seen.Host != "Front.Example:8080" {
 				t.Errorf("backend got Host %q, want the client's", seen.Host)
 			}
 		})

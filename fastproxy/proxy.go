@@ -79,8 +79,11 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 
 	// Connection: close from the client is remembered before the header
-	// goes: the backend connection stays pooled, the client's is closed.
-	clientClose := req.Header.ConnectionClose()
+	// goes: the backend connection stays pooled, the client's is closed
+	// after this answer, whichever path writes it.
+	if req.Header.ConnectionClose() {
+		defer ctx.SetConnectionClose()
+	}
 	stripHopByHop(&req.Header)
 	peer := peerAddr(ctx)
 	client := p.trusted.clientAddr(peer, req.Header.PeekBytes(hdrXForwardedFor))
@@ -103,7 +106,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
 	if err != nil {
-		p.fail(ctx, loc, b, err)
+		p.fail(ctx, b, err, sc)
 		return
 	}
 
@@ -117,9 +120,6 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		svc.mw.Response(ctx)
 	}
 	loc.pool.Stamp(ctx, b)
-	if clientClose {
-		ctx.SetConnectionClose()
-	}
 }
 
 // roundTrip balances and forwards, retrying while the retry policy allows.
@@ -160,7 +160,7 @@ func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.
 
 // fail answers a request that could not be forwarded, through statusFor
 // and writeError, and logs one line naming the backend.
-func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backend, err error) {
+func (p *proxy) fail(ctx *fasthttp.RequestCtx, b *balancer.Backend, err error, sc *pathScratch) {
 	status, msg := statusFor(err)
 	writeError(ctx, status, msg)
 	if status == fasthttp.StatusServiceUnavailable && err == balancer.ErrNoBackend {
@@ -171,7 +171,7 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 		addr = b.Addr
 	}
 	p.log.Warn("proxy error", "status", status, "backend", addr,
-		"method", string(ctx.Method()), "uri", string(ctx.Request.Header.RequestURI()), "error", err)
+		"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
 }
 
 // newProxy builds the handler of one port from the services listening on
