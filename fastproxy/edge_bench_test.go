@@ -188,3 +188,21 @@ func BenchmarkEdgeServerProxyKeepAlive(b *testing.B) {
 		k.do(b)
 	}
 }
+
+// BenchmarkEdgeBaselineFasthttpKeepAlive is BenchmarkEdgeServerKeepAlive
+// without the edge: a bare fasthttp server with the same handler, so the
+// difference is what the edge costs a request.
+func BenchmarkEdgeBaselineFasthttpKeepAlive(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: edgeAnswerOK(nil), StreamRequestBody: true, NoDefaultServerHeader: true}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown() })
+	k := edgeNewKeepAliveClient(b, ln.Addr().String(), edgeBrowserHead)
+	b.ReportAllocs()
+	for b.Loop() {
+		k.do(b)
+	}
+}
