@@ -177,7 +177,6 @@ func TestStreamingKeepsMemoryBounded(t *testing.T) {
 	}
 }
 
-
 // pathVmHWM reads a process's peak resident set size from /proc.
 func pathVmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
