@@ -13,6 +13,14 @@ import (
 	"time"
 )
 
+var baselineProxy = proxyUnderTest{
+	name: "baseline",
+	start: func(tb testing.TB, s setup, origins []string) target {
+		return startBaseline(tb, s, origins, baselineHooks(tb, s.plugin))
+	},
+	covers: func(s setup) bool { return s.baseline },
+}
+
 // hooks are a plugin's two phases as plain net/http code, which is how
 // Terraster runs its plugins: on the *http.Request before it is sent and on
 // the *http.Response before it is copied back. Nil hooks do nothing.

@@ -42,6 +42,9 @@ func TestHarnessServesEveryCase(t *testing.T) {
 				if s.plugin != noPlugin {
 					checkPluginPhases(t, client, tg)
 				}
+				if s.routes {
+					checkRoutingMisses(t, client, tg)
+				}
 			})
 		}
 	}
@@ -65,5 +68,29 @@ func checkPluginPhases(t *testing.T, client *fasthttp.HostClient, tg target) {
 	}
 	if got := string(resp.Header.Peek(pluginResponseHeader)); got != pluginHeaderValue {
 		t.Errorf("response header %s = %q, want %q from the response phase", pluginResponseHeader, got, pluginHeaderValue)
+	}
+}
+
+// checkRoutingMisses checks the routes setup really routes: Origin answers
+// by the last path segment whatever the prefix, so a hit alone would not
+// show that the Host and prefix were matched. A host or prefix outside the
+// table must not reach the origin.
+func checkRoutingMisses(t *testing.T, client *fasthttp.HostClient, tg target) {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	for _, uri := range []string{
+		"http://unknown.bench.test" + tg.prefix + "/small",
+		"http://" + tg.host + "/elsewhere/small",
+	} {
+		req.SetRequestURI(uri)
+		if err := client.Do(req, resp); err != nil {
+			t.Fatalf("GET %s: %v", uri, err)
+		}
+		if resp.StatusCode() == fasthttp.StatusOK || len(resp.Header.Peek("X-Origin")) != 0 {
+			t.Errorf("GET %s reached the origin (status %d); want no route", uri, resp.StatusCode())
+		}
 	}
 }

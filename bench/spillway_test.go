@@ -26,9 +26,6 @@ var spillwayProxy = proxyUnderTest{
 	covers: func(setup) bool { return true },
 }
 
-// BenchmarkSpillway runs every setup through Spillway's fastproxy.
-func BenchmarkSpillway(b *testing.B) { benchmarkProxy(b, spillwayProxy) }
-
 // quiet discards log lines: a benchmark measures the proxy, not its logger.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
