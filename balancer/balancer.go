@@ -178,12 +178,19 @@ type Pool struct {
 
 	// set is the current snapshot of backends in rotation with the
 	// policy's precomputed tables; replaced (never modified) by rebuild.
-	set   atomic.Pointer[set]
-	total atomic.Int64 // requests in flight over all backends
+	set atomic.Pointer[set]
 
-	trackRTT bool
-	passive  passive
-	queue    queue
+	trackRTT   bool // Done feeds Backend.rtt (least-response-time, adaptive)
+	trackTotal bool // take and Done keep total (the policies with load bounds)
+	passive    passive
+	queue      queue
+
+	// total is the number of requests in flight over all backends, kept
+	// only when trackTotal. Every pick writes it, so it sits on its own
+	// cache line, away from the fields every pick reads.
+	_     [64]byte
+	total atomic.Int64
+	_     [56]byte
 
 	mu     sync.Mutex // slow path: rebuild, ejection, Close
 	closed bool
@@ -216,7 +223,9 @@ func (p *Pool) Pick(r *Request) (*Backend, error) {
 // Done ends a request counted by Pick, reporting its outcome and duration.
 func (p *Pool) Done(b *Backend, o Outcome, elapsed time.Duration) {
 	b.inflight.Add(-1)
-	p.total.Add(-1)
+	if p.trackTotal {
+		p.total.Add(-1)
+	}
 	if p.trackRTT && o != ConnectFailed && elapsed > 0 {
 		observeRTT(b, elapsed)
 	}

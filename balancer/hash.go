@@ -3,6 +3,7 @@ package balancer
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,10 @@ import (
 type ring struct {
 	points []uint64
 	owners []int32
+	// index[k] is the first point at or above k<<shift, for a lookup in a
+	// couple of loads instead of a binary search over the whole ring.
+	index []uint32
+	shift uint
 }
 
 const (
@@ -55,7 +60,30 @@ func buildRing(s *set) *ring {
 	for i, p := range pts {
 		rg.points[i], rg.owners[i] = p.h, p.owner
 	}
+	// About four points per index bucket.
+	nb := uint(bits.Len(uint(len(pts)/4 + 1)))
+	rg.shift = 64 - nb
+	rg.index = make([]uint32, 1<<nb+1)
+	for k := range rg.index {
+		if k == 1<<nb {
+			rg.index[k] = uint32(len(pts))
+			break
+		}
+		i, _ := slices.BinarySearch(rg.points, uint64(k)<<rg.shift)
+		rg.index[k] = uint32(i)
+	}
 	return rg
+}
+
+// find returns the index of the first point at or above h (len(points)
+// when h is above them all).
+func (rg *ring) find(h uint64) int {
+	k := h >> rg.shift
+	i, end := int(rg.index[k]), int(rg.index[k+1])
+	for i < end && rg.points[i] < h {
+		i++
+	}
+	return i
 }
 
 // hashBytes hashes b a word at a time and finishes with SplitMix64's
@@ -89,7 +117,7 @@ func (rg *ring) walk(s *set, h uint64, bound float64, r *Request) *Backend {
 	if n == 0 {
 		return nil
 	}
-	i, _ := slices.BinarySearch(rg.points, h)
+	i := rg.find(h)
 	var seen uint64
 	visited, want := 0, len(s.up)
 	for step := 0; step < n && visited < want; step++ {

@@ -3,7 +3,9 @@ package balancer
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -139,5 +141,23 @@ func TestIPHashKeepsAClientOnItsBackendUntilItLeaves(t *testing.T) {
 	p.setDown(home, false, nil)
 	if b, _ := p.Pick(r); b != home {
 		t.Fatalf("client did not return to %s", home.Addr)
+	}
+}
+
+func TestRingIndexFindsWhatBinarySearchFinds(t *testing.T) {
+	for _, weights := range [][]int{{1}, {1, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}} {
+		p := mustPool(t, testBackends(weights...), Options{Policy: "consistent-hash"})
+		rg := p.set.Load().ring
+		rng := rand.New(rand.NewPCG(3, 4))
+		probes := append([]uint64{0, 1, math.MaxUint64, rg.points[0], rg.points[len(rg.points)-1]}, rg.points[len(rg.points)/2]+1)
+		for range 10000 {
+			probes = append(probes, rng.Uint64())
+		}
+		for _, h := range probes {
+			want, _ := slices.BinarySearch(rg.points, h)
+			if got := rg.find(h); got != want {
+				t.Fatalf("weights %v: find(%#x) = %d, want %d", weights, h, got, want)
+			}
+		}
 	}
 }

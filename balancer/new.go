@@ -153,7 +153,7 @@ func (p *Pool) setPolicy(opts Options) error {
 	case "weighted-least-connections":
 		p.policy = &leastConn{score: byConnsPerWeight}
 	case "bounded-least-connections":
-		p.policy = &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}
+		p.policy, p.trackTotal = &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}, true
 	case "least-response-time":
 		p.policy, p.trackRTT = &leastConn{score: byResponseTime}, true
 	case "power-of-two":
@@ -161,12 +161,12 @@ func (p *Pool) setPolicy(opts Options) error {
 	case "ip-hash":
 		p.policy = &consistentHash{key: hashKey{kind: keyIP}, bound: -1}
 	case "consistent-hash":
-		p.policy = &consistentHash{key: key, bound: bound}
+		p.policy, p.trackTotal = &consistentHash{key: key, bound: bound}, bound >= 0
 	case "sticky-session":
 		p.sticky, err = newSticky(opts.StickyCookie, p.backends, &weightedRoundRobin{})
 		p.policy = p.sticky
 	case "adaptive":
-		p.policy, p.trackRTT = newAdaptive(), true
+		p.policy, p.trackRTT, p.trackTotal = newAdaptive(), true, true
 	default:
 		return fmt.Errorf("unknown policy %q: want one of %s", opts.Policy, strings.Join(configs.Policies, ", "))
 	}

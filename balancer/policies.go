@@ -23,7 +23,7 @@ var (
 )
 
 // roundRobin takes each backend in turn, ignoring weights.
-type roundRobin struct{ next atomic.Uint64 }
+type roundRobin struct{ next atomic.Uint32 }
 
 func (*roundRobin) prepare(*set) {}
 
@@ -32,12 +32,12 @@ func (p *roundRobin) pick(s *set, r *Request) *Backend {
 	if n == 0 {
 		return nil
 	}
-	return s.scan(int((p.next.Add(1)-1)%uint64(n)), r)
+	return s.scan(int(step(&p.next, n)), r)
 }
 
 // weightedRoundRobin walks the set's smooth sequence with one atomic
 // counter; a refused backend falls back to the next one in rotation.
-type weightedRoundRobin struct{ next atomic.Uint64 }
+type weightedRoundRobin struct{ next atomic.Uint32 }
 
 func (*weightedRoundRobin) prepare(*set) {}
 
@@ -45,13 +45,20 @@ func (p *weightedRoundRobin) pick(s *set, r *Request) *Backend {
 	if len(s.seq) == 0 {
 		return nil
 	}
-	return s.scan(int(s.seq[(p.next.Add(1)-1)%uint64(len(s.seq))]), r)
+	return s.scan(int(s.seq[step(&p.next, len(s.seq))]), r)
+}
+
+// step advances a rotation counter and returns its previous value modulo
+// n. The division is done in 32 bits, which is markedly cheaper; the
+// counter's wrap at 2³² (after billions of picks) only skips ahead once.
+func step(next *atomic.Uint32, n int) uint32 {
+	return (next.Add(1) - 1) % uint32(n)
 }
 
 // start returns where a least-loaded scan begins: the next step of the
 // smooth sequence, so that ties (most often, all idle) are shared by weight.
-func (s *set) start(next *atomic.Uint64) int {
-	return int(s.seq[(next.Add(1)-1)%uint64(len(s.seq))])
+func (s *set) start(next *atomic.Uint32) int {
+	return int(s.seq[step(next, len(s.seq))])
 }
 
 // loadScore selects what leastConn minimizes.
@@ -68,7 +75,7 @@ const (
 // least-connections, weighted-least-connections and least-response-time.
 type leastConn struct {
 	score loadScore
-	next  atomic.Uint64
+	next  atomic.Uint32
 }
 
 func (*leastConn) prepare(*set) {}
@@ -147,7 +154,7 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 // running far ahead of its share under skewed request durations.
 type boundedLeastConn struct {
 	bound float64
-	next  atomic.Uint64
+	next  atomic.Uint32
 	least leastConn
 }
 

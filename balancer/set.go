@@ -45,7 +45,9 @@ func (s *set) take(b *Backend, r *Request) bool {
 		b.inflight.Add(-1)
 		return false
 	}
-	s.pool.total.Add(1)
+	if s.pool.trackTotal {
+		s.pool.total.Add(1)
+	}
 	return true
 }
 
