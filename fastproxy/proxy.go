@@ -105,6 +105,8 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
+	// Hooks after this see the client's request-target, not the backend's.
+	req.SetRequestURIBytes(sc.uri)
 	if err != nil {
 		p.fail(ctx, b, err, sc)
 		return
