@@ -153,7 +153,10 @@ func (r *cors) methodAllowed(m []byte) bool {
 	return false
 }
 
-// apply decorates an answer to a cross-origin request.
+// apply decorates an answer to a cross-origin request. The service's cors
+// entry is the policy: Access-Control-* headers the backend sent for an
+// origin the policy does not allow are removed, so a backend cannot grant
+// what the proxy refuses.
 func (r *cors) apply(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	if r.variesByOrigin() {
@@ -161,6 +164,9 @@ func (r *cors) apply(ctx *fasthttp.RequestCtx) {
 	}
 	origin := ctx.Request.Header.Peek("Origin")
 	if len(origin) == 0 || !r.allowed(origin) {
+		h.Del("Access-Control-Allow-Origin")
+		h.Del("Access-Control-Allow-Credentials")
+		h.Del("Access-Control-Expose-Headers")
 		return
 	}
 	r.allowOrigin(h, origin)

@@ -83,6 +83,9 @@ func (r *rig) answer(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
 	resp.Header.Set("X-Backend", "yes")
 	switch string(ctx.Path()) {
+	case "/cors-backend":
+		resp.Header.Set("Access-Control-Allow-Origin", "*")
+		resp.SetBodyString("backend says anyone")
 	case "/small":
 		resp.Header.SetContentType("text/plain")
 		resp.SetBodyString("hello")

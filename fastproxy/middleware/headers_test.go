@@ -158,6 +158,19 @@ func TestCORSSimpleRequests(t *testing.T) {
 	}
 }
 
+func TestCORSPolicyOverridesBackendHeaders(t *testing.T) {
+	r := newRig(t, corsChain(t, configs.CORS{AllowedOrigins: []string{"https://app.test"}}), false)
+	for _, tc := range []struct{ origin, want string }{
+		{"https://evil.test", ""},
+		{"https://app.test", "https://app.test"},
+	} {
+		resp, _ := r.do(t, "GET", "/cors-backend", "Origin: "+tc.origin)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tc.want {
+			t.Errorf("origin %s: Allow-Origin %q, want %q", tc.origin, got, tc.want)
+		}
+	}
+}
+
 // varyTokens lists the Vary tokens of all Vary fields, lower-cased.
 func varyTokens(h http.Header) []string {
 	var out []string

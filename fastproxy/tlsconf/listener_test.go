@@ -249,3 +249,19 @@ func TestNewListenerRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestInsecureCipherSuiteLogged(t *testing.T) {
+	ca, dir := newCA(t), t.TempDir()
+	s := sitePair(t, ca, dir, "alpha", "", "alpha.test")
+	s.TLS.CipherSuites = []configs.CipherSuite{configs.CipherSuite(tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256)}
+	log, logs := newLog()
+	l, err := newListener(0, []Site{s}, log, fastOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if !strings.Contains(logs.String(), "tls cipher suite is insecure") ||
+		!strings.Contains(logs.String(), "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256") {
+		t.Errorf("insecure suite not logged:\n%s", logs)
+	}
+}

@@ -121,6 +121,11 @@ func newListener(port int, sites []Site, log *slog.Logger, o options) (*Listener
 			"service", l.def.name)
 		l.reject = false
 	}
+	for _, id := range settings.ciphers {
+		if insecureCipher(id) {
+			l.log.Warn("tls cipher suite is insecure", "suite", tls.CipherSuiteName(id))
+		}
+	}
 	l.cfg = &tls.Config{
 		MinVersion:             settings.minVersion,
 		CipherSuites:           settings.ciphers,
@@ -262,6 +267,12 @@ func knownCipher(id uint16) bool {
 			return true
 		}
 	}
+	return insecureCipher(id)
+}
+
+// insecureCipher reports a suite crypto/tls supports but lists as insecure
+// (RC4, 3DES, CBC with SHA-256, static RSA key exchange).
+func insecureCipher(id uint16) bool {
 	for _, c := range tls.InsecureCipherSuites() {
 		if c.ID == id {
 			return true
