@@ -1,0 +1,129 @@
+package fastproxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// edgeSelfSigned writes a self-signed certificate for host into a
+// temporary directory and returns the TLS block naming its files.
+func edgeSelfSigned(t *testing.T, host string) *configs.TLS {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: host},
+		DNSNames:     []string{host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(30 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &configs.TLS{CertFile: certFile, KeyFile: keyFile}
+}
+
+// edgeTLSDial opens a TLS connection to addr for a.test.
+func edgeTLSDial(t *testing.T, addr string) *tls.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestServerServesTLS: a service with tls is served over TLS on its port,
+// requests know they came over TLS (X-Forwarded-Proto: https), and the
+// edge's framing rules and stall-based timeouts hold on the plaintext.
+func TestServerServesTLS(t *testing.T) {
+	t.Parallel()
+	o := edgeStartOrigin(t, nil)
+	cert := edgeSelfSigned(t, "a.test")
+	s := edgeStart(t, edgeConfig(o.URL, func(c *configs.Config) {
+		edgeShortTimeouts(c)
+		c.Services[0].TLS = cert
+	}), nil)
+	addr := edgeAddr(t, s)
+
+	t.Run("request", func(t *testing.T) {
+		c := edgeTLSDial(t, addr)
+		io.WriteString(c, "GET /secure HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		if resp, body := edgeRead(t, bufio.NewReader(c), "GET"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("got %d %q, want 200 ok", resp.StatusCode, body)
+		}
+		if raw := o.Raw(); !bytes.Contains(raw, []byte("X-Forwarded-Proto: https\r\n")) {
+			t.Fatalf("origin received %q, want X-Forwarded-Proto: https", raw)
+		}
+	})
+	t.Run("ambiguous framing refused", func(t *testing.T) {
+		c := edgeTLSDial(t, addr)
+		io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+		br := bufio.NewReader(c)
+		if resp, body := edgeRead(t, br, "POST"); resp.StatusCode != 400 || !resp.Close {
+			t.Fatalf("got %d %q close=%v, want 400 with close", resp.StatusCode, body, resp.Close)
+		}
+		if !edgeClosedWithin(c, br, 2*time.Second) {
+			t.Fatal("connection still open after the refusal")
+		}
+	})
+	t.Run("moving upload outlasts client_read", func(t *testing.T) {
+		c := edgeTLSDial(t, addr)
+		const pieces, size = 10, 100
+		fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\n\r\n", pieces*size)
+		for range pieces {
+			time.Sleep(edgeStep)
+			io.WriteString(c, strings.Repeat("u", size))
+		}
+		if resp, body := edgeRead(t, bufio.NewReader(c), "POST"); resp.StatusCode != 200 {
+			t.Fatalf("got %d %q, want 200", resp.StatusCode, body)
+		}
+	})
+	t.Run("handshake never started is cut", func(t *testing.T) {
+		c := edgeDial(t, addr)
+		start := time.Now()
+		if !edgeClosedWithin(c, c, 3*time.Second) {
+			t.Fatal("silent connection not cut off")
+		}
+		edgeSinceWithin(t, "cut off", start, edgeTimeout-50*time.Millisecond, 3*time.Second)
+	})
+}
