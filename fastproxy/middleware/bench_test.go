@@ -26,6 +26,11 @@ var benchCases = []benchCase{
 		ExposedHeaders: []string{"X-Id"}}}}, func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set("Origin", "https://b.test")
 	}, false},
+	{"CORS/refused-origin", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"}}}},
+		func(ctx *fasthttp.RequestCtx) {
+			ctx.Request.Header.Set("Origin", "https://evil.test")
+			ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+		}, false},
 	{"CORS/preflight", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"},
 		AllowedHeaders: []string{"X-Token"}, MaxAge: 600}}}, func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.SetMethod("OPTIONS")
@@ -39,6 +44,15 @@ var benchCases = []benchCase{
 	{"Compression/gzip-4KB", []configs.Middleware{{Compression: true}}, compressSetup("gzip"), true},
 	{"Compression/br-4KB", []configs.Middleware{{Compression: true}}, compressSetup("br"), true},
 	{"Compression/zstd-4KB", []configs.Middleware{{Compression: true}}, compressSetup("zstd"), true},
+	{"Chain/all-four-gzip-4KB", []configs.Middleware{
+		{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}},
+		{Security: &configs.Security{HSTS: true, ContentTypeOptions: true}},
+		{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"}}},
+		{Compression: true},
+	}, func(ctx *fasthttp.RequestCtx) {
+		compressSetup("gzip")(ctx)
+		ctx.Request.Header.Set("Origin", "https://a.test")
+	}, true},
 }
 
 func compressSetup(enc string) func(*fasthttp.RequestCtx) {

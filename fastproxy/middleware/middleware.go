@@ -42,9 +42,9 @@ func New(global, service []configs.Middleware) (*Chain, error) {
 		cors     *configs.CORS
 		compress bool
 	}
+	// Later entries win, so the service's entries, read second, replace
+	// whole kinds of the global list (fields are not merged).
 	for _, list := range [][]configs.Middleware{global, service} {
-		// Kinds present in this list, so the service list overrides
-		// whole kinds rather than merging fields.
 		for _, m := range list {
 			switch {
 			case m.RateLimit != nil:
