@@ -193,7 +193,9 @@ func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location
 	if o.Policy == "" {
 		o.Policy = cfg.Algorithm
 	}
-	o.Policy = canonical(o.Policy)
+	if o.Policy = canonical(o.Policy); o.Policy == "" {
+		o.Policy = "round-robin"
+	}
 	if o.HashKey == "" {
 		o.HashKey = cfg.HashKey
 	}
