@@ -114,6 +114,13 @@ func overlay(resp *fasthttp.Response, res *plugin.Result) {
 		resp.SetStatusCode(res.StatusCode)
 	}
 	for k, vs := range res.Headers {
+		// fasthttp's Del moves the last header into the hole, reordering
+		// repeated headers, so a single value over at most one existing
+		// header is set in place.
+		if len(vs) == 1 && len(resp.Header.PeekAll(k)) <= 1 {
+			resp.Header.Set(k, vs[0])
+			continue
+		}
 		resp.Header.Del(k)
 		for _, v := range vs {
 			resp.Header.Add(k, v)
