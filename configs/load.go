@@ -40,7 +40,7 @@ func Parse(file string, data []byte) (cfg *Config, warnings []Problem, err error
 	// ephemeral port, which tests use). Pre-filling before decoding is what
 	// tells the two apart.
 	cfg = &Config{Port: 8080, File: file, Positions: ps.pos}
-	switch root.kind {
+	switch root := orNull(root); root.kind {
 	case mapNode:
 		(&decoder{ps: ps}).decode(root, reflect.ValueOf(cfg).Elem(), "")
 	case nullNode:
@@ -58,4 +58,12 @@ func Parse(file string, data []byte) (cfg *Config, warnings []Problem, err error
 		return nil, ps.warns, err
 	}
 	return cfg, ps.warns, nil
+}
+
+// orNull stands a null node in for a tree that could not be read.
+func orNull(n *node) *node {
+	if n == nil {
+		return &node{kind: nullNode}
+	}
+	return n
 }
