@@ -34,18 +34,22 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func startSpillway(tb testing.TB, s setup, origins []string) target {
 	tb.Helper()
 	cfg := spillwayConfig(s, origins)
+	if s.plugin == soPlugin {
+		cfg.PluginDirectory = soDirectory(tb)
+	}
+	// As cmd/spillway does: the configuration is prepared before anything
+	// reads it, plugins included.
+	if err := cfg.Prepare(); err != nil {
+		tb.Fatalf("configuration: %v", err)
+	}
 	opts := fastproxy.Options{Logger: quiet}
 	switch s.plugin {
 	case inProcPlugin:
 		opts.Plugins = newHost(tb, func() (*pluginhost.Host, error) {
-			return pluginhost.New([]plugin.Handler{headerplugin.New()}, nil, quiet)
+			return pluginhost.New([]plugin.Handler{headerplugin.New()}, cfg.Plugins, quiet)
 		})
 	case soPlugin:
-		cfg.PluginDirectory = soDirectory(tb)
 		opts.Plugins = newHost(tb, func() (*pluginhost.Host, error) { return pluginhost.Load(cfg, quiet) })
-	}
-	if err := cfg.Prepare(); err != nil {
-		tb.Fatalf("configuration: %v", err)
 	}
 	srv, err := fastproxy.New(cfg, opts)
 	if err != nil {
