@@ -72,7 +72,9 @@ func newCheck(b *Backend, hc *configs.HealthCheck, skipVerify bool) (*check, err
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	c.url = b.URL.Scheme + "://" + b.URL.Host + path
+	// The backend's own path prefixes every forwarded path, so it
+	// prefixes the check's too: http://h/app checks http://h/app/health.
+	c.url = b.URL.Scheme + "://" + b.URL.Host + strings.TrimSuffix(b.URL.EscapedPath(), "/") + path
 	c.client = &http.Client{
 		Timeout: c.timeout,
 		Transport: &http.Transport{

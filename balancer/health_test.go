@@ -24,12 +24,14 @@ type origin struct {
 	*httptest.Server
 	failing atomic.Bool
 	checks  atomic.Int64
+	paths   atomic.Value // last path requested
 }
 
 func newOrigin(t *testing.T, tlsOn bool) *origin {
 	o := &origin{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		o.paths.Store(r.URL.Path)
+		if strings.HasSuffix(r.URL.Path, "/healthz") {
 			o.checks.Add(1)
 			if o.failing.Load() {
 				w.WriteHeader(http.StatusServiceUnavailable)
@@ -351,5 +353,14 @@ func TestAllBackendsEjectedAnswersErrNoBackendAtOnce(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Millisecond {
 			t.Errorf("%s: ErrNoBackend after %v", policy, d)
 		}
+	}
+}
+
+func TestActiveCheckPathFollowsTheBackendPath(t *testing.T) {
+	o := newOrigin(t, false)
+	mustPool(t, []configs.Backend{{URL: o.URL + "/app/"}}, Options{HealthCheck: fastCheck})
+	eventually(t, "a check ran", func() bool { return o.checks.Load() > 0 })
+	if got := o.paths.Load(); got != "/app/healthz" {
+		t.Errorf("checked %v, want /app/healthz", got)
 	}
 }

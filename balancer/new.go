@@ -44,6 +44,11 @@ type Options struct {
 	// HealthCheck is the active check of every backend without its own
 	// configs.Backend.HealthCheck; nil with no backend check configured
 	// means no active checks (backends stay in rotation unless ejected).
+	// An http check GETs the backend's URL path followed by the check's
+	// path (default /health) on a new connection and passes on a status
+	// below 400 (redirects are not followed); a tcp check passes when a
+	// connection opens. Zero fields default to an interval of 10s, a
+	// timeout of 2s and thresholds of 2 (healthy) and 3 (unhealthy).
 	HealthCheck *configs.HealthCheck
 	// Passive configures ejection on failed Outcomes. FailureThreshold 0
 	// disables it (OptionsFor fills the configuration's defaults); a zero
