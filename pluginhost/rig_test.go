@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/pluginhost"
 )
 
@@ -52,34 +53,33 @@ func startOrigin(t *testing.T, r *rig) string {
 	return ln.Addr().String()
 }
 
-// startRig starts an origin and a front server that runs h's plugins.
-func startRig(t *testing.T, h *pluginhost.Host) *rig {
+// startRig starts an origin and a real Spillway proxy in front of it that
+// runs h's plugins; pluginDisabled sets the service's plugin_disabled.
+func startRig(t *testing.T, h *pluginhost.Host, pluginDisabled ...bool) *rig {
 	t.Helper()
 	r := &rig{client: &http.Client{Timeout: 10 * time.Second}}
-	backend := &fasthttp.HostClient{Addr: startOrigin(t, r)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg := &configs.Config{Host: "127.0.0.1", Services: []configs.Service{{
+		Name:           "plugins",
+		PluginDisabled: len(pluginDisabled) > 0 && pluginDisabled[0],
+		Locations: []configs.Location{{
+			Path:     "/",
+			Backends: []configs.Backend{{URL: "http://" + startOrigin(t, r)}},
+		}},
+	}}}
+	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		x, answered := h.Request(ctx)
-		if answered {
-			return
-		}
-		if err := backend.Do(&ctx.Request, &ctx.Response); err != nil {
-			ctx.Error("bad gateway", fasthttp.StatusBadGateway)
-		}
-		if x != nil {
-			x.Response(ctx)
-			x.Release()
-		}
-	}}
-	go srv.Serve(ln)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		srv.Shutdown()
 		r.client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
 	})
-	r.url = "http://" + ln.Addr().String()
+	r.url = "http://" + srv.Addrs()[0].String()
 	return r
 }
 

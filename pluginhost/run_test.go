@@ -87,6 +87,17 @@ func TestStopInResponsePhaseReplacesTheResponse(t *testing.T) {
 	}
 }
 
+func TestPluginDisabledServiceRunsNoPlugins(t *testing.T) {
+	t.Parallel()
+	stop := map[string]any{"request": map[string]any{"stop": true}}
+	h := load(t, pluginDir(t, "probe"), settings("probe", 0, stop), nil)
+	got := startRig(t, h, true).get(t, "/disabled")
+	if got.status != 200 || got.body != "origin\n" || got.header.Get("X-Seen-Order") != "" {
+		t.Errorf("got %d %q X-Seen-Order=%q; want the origin's answer untouched by plugins",
+			got.status, got.body, got.header.Get("X-Seen-Order"))
+	}
+}
+
 func TestContextAndDeadlineReachThePlugin(t *testing.T) {
 	t.Parallel()
 	h := load(t, pluginDir(t, "probe"), settings("probe", 2*time.Second, nil), nil)
