@@ -76,8 +76,10 @@ func checkCORS(ps *problems, key string, c *CORS) {
 }
 
 // checkTLS checks a written tls block; resolvePaths has already made the
-// file names of a loaded file absolute.
-func checkTLS(ps *problems, key string, t *TLS) {
+// file names of a loaded file absolute. A service's block is on unless it
+// says enabled: false; the global block only with enabled: true (see
+// ServiceTLS).
+func checkTLS(ps *problems, key string, t *TLS, global bool) {
 	if t == nil {
 		return
 	}
@@ -92,9 +94,12 @@ func checkTLS(ps *problems, key string, t *TLS) {
 		ps.errorf(join(key, "unknown_sni"), "%q: expected default or reject", t.UnknownSNI)
 	}
 	nonNegative(ps, join(key, "expiry_warning"), t.ExpiryWarning)
-	on := t.CertFile != "" || t.KeyFile != ""
-	if t.Enabled != nil {
-		on = *t.Enabled
+	on := t.Enabled == nil || *t.Enabled
+	if global {
+		on = t.Enabled != nil && *t.Enabled
+		if !on && t.Enabled == nil && t.CertFile != "" {
+			ps.warnAt(ps.lineOf(key), key, "cert_file is set but enabled is not true, so this tls block applies to no service")
+		}
 	}
 	if !on {
 		return

@@ -259,17 +259,19 @@ func (t *TLS) defaults() {
 }
 
 // ServiceTLS returns the TLS block in effect for s, or nil when s serves
-// plain HTTP. A service's own tls block decides when it sets enabled or
-// cert_file (enabled: false turns TLS off for that service); otherwise the
-// global tls applies when it has enabled: true.
+// plain HTTP. A service's own tls block applies unless it says enabled:
+// false (which turns TLS off for that service); without one, the global tls
+// applies when it has enabled: true, except to an http_redirect service,
+// which is the plain-HTTP side of a redirect. The validation of ports and
+// the server's listeners both follow this rule.
 func (c *Config) ServiceTLS(s *Service) *TLS {
-	if t := s.TLS; t != nil && (t.Enabled != nil || t.CertFile != "") {
+	if t := s.TLS; t != nil {
 		if t.Enabled != nil && !*t.Enabled {
 			return nil
 		}
 		return t
 	}
-	if g := c.TLS; g != nil && g.Enabled != nil && *g.Enabled {
+	if g := c.TLS; g != nil && g.Enabled != nil && *g.Enabled && !s.HTTPRedirect {
 		return g
 	}
 	return nil

@@ -73,8 +73,8 @@ type Config struct {
 	// global entry of the same kind. A global circuit_breaker entry sets
 	// PassiveHealth.
 	Middleware []Middleware `yaml:"middleware"`
-	// TLS applies to every service without its own tls block when it has
-	// enabled: true (see ServiceTLS).
+	// TLS applies to every service without its own tls block, except
+	// http_redirect ones, when it has enabled: true (see ServiceTLS).
 	TLS *TLS `yaml:"tls"`
 
 	// TrustedProxies lists the CIDRs (or single addresses) whose X-Forwarded-* headers are
@@ -317,9 +317,10 @@ type CORS struct {
 	MaxAge           int      `yaml:"max_age"`
 }
 
-// TLS is Terraster's TLS block, globally or per service. A block is on
-// when enabled is true, or when enabled is unset and cert_file is written;
-// then cert_file and key_file are both required, must be readable and must
+// TLS is Terraster's TLS block, globally or per service. A service's block
+// is on unless it says enabled: false; the global block applies, to the
+// services without their own, only with enabled: true (see
+// Config.ServiceTLS). When on, cert_file and key_file are both required, must be readable and must
 // form a key pair. Relative names are read from the configuration file's
 // directory (Prepare makes them absolute). Prepare fills
 // the unset fields of each written block. CipherSuites,

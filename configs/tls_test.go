@@ -193,25 +193,40 @@ func TestServiceTLSRule(t *testing.T) {
 	on, off := true, false
 	global := &TLS{Enabled: &on, CertFile: "g.crt", KeyFile: "g.key"}
 	own := &TLS{CertFile: "s.crt", KeyFile: "s.key"}
+	ownBare := &TLS{MinVersion: "1.3"}
 	cases := []struct {
-		name   string
-		global *TLS
-		own    *TLS
-		want   *TLS
+		name     string
+		global   *TLS
+		own      *TLS
+		redirect bool
+		want     *TLS
 	}{
-		{"no blocks: plain", nil, nil, nil},
-		{"global enabled applies", global, nil, global},
-		{"global without enabled does not apply", &TLS{CertFile: "g.crt", KeyFile: "g.key"}, nil, nil},
-		{"own block with cert wins", global, own, own},
-		{"own enabled false turns TLS off", global, &TLS{Enabled: &off}, nil},
-		{"own block without enabled or cert defers to global", global, &TLS{MinVersion: "1.3"}, global},
+		{"no blocks: plain", nil, nil, false, nil},
+		{"global enabled applies", global, nil, false, global},
+		{"global without enabled does not apply", &TLS{CertFile: "g.crt", KeyFile: "g.key"}, nil, false, nil},
+		{"own block wins", global, own, false, own},
+		{"own enabled false turns TLS off", global, &TLS{Enabled: &off}, false, nil},
+		{"own block without enabled is on", global, ownBare, false, ownBare},
+		{"http_redirect service takes no global TLS", global, nil, true, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Config{TLS: tc.global}
-			if got := c.ServiceTLS(&Service{TLS: tc.own}); got != tc.want {
+			if got := c.ServiceTLS(&Service{TLS: tc.own, HTTPRedirect: tc.redirect}); got != tc.want {
 				t.Errorf("ServiceTLS = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
+}
+
+// TestGlobalTLSWithoutEnabledWarns checks that a global tls block with a
+// certificate but without enabled: true, which applies to no service, is
+// pointed out rather than silently unused.
+func TestGlobalTLSWithoutEnabledWarns(t *testing.T) {
+	_, warns, errs := parseString(t, minimal+`tls:
+  cert_file: a.crt
+  key_file: a.key
+`)
+	wantProblems(t, errs)
+	wantProblems(t, warns, "t.yaml:6: tls: cert_file is set but enabled is not true, so this tls block applies to no service")
 }

@@ -30,7 +30,7 @@ func (c *Config) validate(ps *problems) {
 	}
 	checkHealth(ps, "health_check", c.HealthCheck)
 	checkMiddleware(ps, "middleware", c.Middleware)
-	checkTLS(ps, "tls", c.TLS)
+	checkTLS(ps, "tls", c.TLS, true)
 	c.validateSettings(ps)
 	for i := range c.Services {
 		c.validateService(ps, i)
@@ -165,7 +165,7 @@ func (c *Config) validateService(ps *problems, i int) {
 	checkHeaders(ps, key("headers"), s.Headers)
 	checkHealth(ps, key("health_check"), s.HealthCheck)
 	checkMiddleware(ps, key("middleware"), s.Middleware)
-	checkTLS(ps, key("tls"), s.TLS)
+	checkTLS(ps, key("tls"), s.TLS, false)
 }
 
 // validateLocation checks a written location's own keys.
