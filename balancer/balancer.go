@@ -39,8 +39,8 @@
 //     backends remaps about a tenth of the keys.
 //   - sticky-session: a cookie (default name "spillway_sticky") names the
 //     backend with an opaque value, an HMAC of the backend under a key drawn
-//     at random when the Pool is built; it cannot be forged and does not
-//     survive a restart. A missing, forged or stale cookie, or one naming a
+//     at random once per process; it cannot be forged, survives a reload
+//     that keeps the backend, and goes stale on a restart. A missing, forged or stale cookie, or one naming a
 //     backend out of rotation or full, falls back to weighted-round-robin
 //     (plain round-robin when weights are equal) and Stamp sets a new
 //     cookie on the response.

@@ -168,7 +168,7 @@ func (p *Pool) setPolicy(opts Options) error {
 	case "consistent-hash":
 		p.policy, p.trackTotal = &consistentHash{key: key, bound: bound}, bound >= 0
 	case "sticky-session":
-		p.sticky, err = newSticky(opts.StickyCookie, p.backends, &weightedRoundRobin{})
+		p.sticky = newSticky(opts.StickyCookie, p.backends, &weightedRoundRobin{})
 		p.policy = p.sticky
 	case "adaptive":
 		p.policy, p.trackRTT, p.trackTotal = newAdaptive(), true, true

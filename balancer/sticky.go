@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"strconv"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -20,11 +21,12 @@ const DefaultStickyCookie = "spillway_sticky"
 // and everything else to the base policy.
 //
 // A backend's cookie value is the first 128 bits of HMAC-SHA256(key, URL
-// and position), base64url-encoded, with key drawn at random by New. The
-// values are computed once, so the hot path compares the cookie with each
-// backend's value (in constant time) instead of computing a MAC, and
-// allocates nothing. The value reveals nothing about the backend, cannot be
-// forged without the key, and goes stale when the process restarts.
+// and position), base64url-encoded, under a key drawn at random once per
+// process (so pools rebuilt by a reload keep their clients). The values are
+// computed by New, so the hot path compares the cookie with each backend's
+// value (in constant time) instead of computing a MAC, and allocates
+// nothing. The value reveals nothing about the backend, cannot be forged
+// without the key, and goes stale when the process restarts.
 type sticky struct {
 	cookie string
 	base   policy
@@ -32,24 +34,33 @@ type sticky struct {
 
 var _ policy = (*sticky)(nil)
 
-// newSticky computes each backend's cookie value under a fresh key.
-func newSticky(cookie string, backends []*Backend, base policy) (*sticky, error) {
+// processKey is the sticky-session MAC key of this process.
+var processKey = sync.OnceValue(func() []byte {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails since Go 1.24 (it crashes the program instead)
+	return key
+})
+
+// newSticky computes each backend's cookie value.
+func newSticky(cookie string, backends []*Backend, base policy) *sticky {
 	if cookie == "" {
 		cookie = DefaultStickyCookie
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
 	for _, b := range backends {
-		m := hmac.New(sha256.New, key)
-		m.Write([]byte(b.raw))
-		m.Write([]byte{0})
-		m.Write(strconv.AppendInt(nil, int64(b.Index), 10))
-		b.token = base64.RawURLEncoding.AppendEncode(nil, m.Sum(nil)[:16])
+		b.token = cookieValue(processKey(), b.raw, b.Index)
 		b.tokenPrefix = binary.LittleEndian.Uint64(b.token)
 	}
-	return &sticky{cookie: cookie, base: base}, nil
+	return &sticky{cookie: cookie, base: base}
+}
+
+// cookieValue is the cookie value naming the backend configured as raw at
+// position index, under key.
+func cookieValue(key []byte, raw string, index int) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(raw))
+	m.Write([]byte{0})
+	m.Write(strconv.AppendInt(nil, int64(index), 10))
+	return base64.RawURLEncoding.AppendEncode(nil, m.Sum(nil)[:16])
 }
 
 func (p *sticky) prepare(s *set) { p.base.prepare(s) }

@@ -99,15 +99,15 @@ func TestStickySessionCookieRoundTrip(t *testing.T) {
 
 func TestStickySessionRejectsForgedAndStaleCookies(t *testing.T) {
 	p := mustPool(t, testBackends(1, 1, 1), Options{Policy: "sticky-session"})
-	other := mustPool(t, testBackends(1, 1, 1), Options{Policy: "sticky-session"})
 	u := serveSticky(t, p)
 	valid := string(p.Backends()[2].token)
+	b2 := p.Backends()[2]
 	cases := []struct{ desc, cookie string }{
 		{"backend index", "2"},
 		{"backend address", p.Backends()[2].Addr},
 		{"valid value altered", valid[:len(valid)-1] + string(valid[len(valid)-1]^1)},
 		{"valid value truncated", valid[:10]},
-		{"stale: same backend under another process key", string(other.Backends()[2].token)},
+		{"stale: same backend under another process's key", string(cookieValue([]byte("an earlier process"), b2.raw, b2.Index))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -166,4 +166,16 @@ func get2(t *testing.T, c *http.Client, u string) string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+func TestStickySessionCookieSurvivesAPoolRebuiltByAReload(t *testing.T) {
+	before := mustPool(t, testBackends(1, 1, 1), Options{Policy: "sticky-session"})
+	after := mustPool(t, testBackends(1, 1, 1), Options{Policy: "sticky-session"})
+	u := serveSticky(t, after)
+	cookie := string(before.Backends()[1].token)
+	for range 5 {
+		if b, set := get(t, http.DefaultClient, u, cookie); b != "1" || set != "" {
+			t.Fatalf("cookie from before the reload: backend %s, new cookie %q; want 1 and none", b, set)
+		}
+	}
 }
