@@ -233,3 +233,23 @@ func TestCompressibleTypes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNegotiate checks that any Accept-Encoding value parses without
+// panicking and that the chosen coding is one the value names, or that "*"
+// stands for it.
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"gzip", "br;q=0.5, gzip;q=0.9", "*;q=0", "zstd;q=1.000", ";;,,q=", "gzip;q=0.0001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ae string) {
+		enc := negotiate([]byte(ae))
+		if enc == encNone {
+			return
+		}
+		lower := strings.ToLower(ae)
+		name := encNames[enc]
+		if !strings.Contains(lower, name) && !(enc != encZstd && strings.Contains(lower, "*")) {
+			t.Errorf("negotiate(%q) = %s, which it does not name", ae, name)
+		}
+	})
+}
