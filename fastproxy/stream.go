@@ -73,8 +73,13 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		t.done(hc, cc, keep)
 		return false, nil
 	}
+	if size == -2 {
+		// No length and not chunked: the body ends when the backend
+		// closes, so the connection cannot be reused.
+		keep = false
+	}
 	if size < 0 {
-		size = -1 // chunked or until close: re-framed as chunked
+		size = -1 // re-framed as chunked for the client
 	}
 	b, _ := t.bodies.Get().(*backendBody[C])
 	if b == nil {
