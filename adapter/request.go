@@ -1,9 +1,12 @@
 package adapter
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Request returns the net/http view of ctx.Request, converting it on the
@@ -39,7 +42,9 @@ func (x *Exchange) convertRequest() {
 	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
 	a1 := len(b.buf)
 	for k, v := range fr.Header.All() {
-		b.addField(k, v)
+		if !synthetic(&fr.Header, k, v) {
+			b.addField(k, v)
+		}
 	}
 	s := b.arena()
 	vals := make([]string, len(b.fields))
@@ -285,4 +290,35 @@ func trailerKeys(vals []string) http.Header {
 		}
 	}
 	return t
+}
+
+// synthetic reports a header line fasthttp's iterator makes up rather than
+// one the client sent, which net/http would not show: "Content-Length: 0"
+// for a method that may carry a body, and "Connection: close" for an
+// HTTP/1.0 request. Only those two lines need the scan of the raw header.
+func synthetic(h *fasthttp.RequestHeader, k, v []byte) bool {
+	switch {
+	case string(k) == "Content-Length" && string(v) == "0":
+		return !rawHas(h.RawHeaders(), "content-length")
+	case string(k) == "Connection" && string(v) == "close":
+		return !rawHas(h.RawHeaders(), "connection")
+	}
+	return false
+}
+
+// rawHas reports whether the raw header block holds a line named name
+// (lower case).
+func rawHas(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && strings.EqualFold(string(trimSpace(k)), name) {
+			return true
+		}
+	}
+	return false
 }
