@@ -20,6 +20,21 @@ func CanonicalPolicy(name string) (string, bool) {
 	return c, false
 }
 
+// canonicalHashKey returns a consistent-hash key with its kind in lower
+// case ("Header:X-User" → "header:X-User"; the name keeps its case, as
+// cookie names are case-sensitive) and whether it is valid.
+func canonicalHashKey(s string) (string, bool) {
+	kind, name, hasName := strings.Cut(strings.TrimSpace(s), ":")
+	kind = strings.ToLower(kind)
+	switch kind {
+	case "ip", "path":
+		return kind, !hasName
+	case "header", "cookie":
+		return kind + ":" + name, validToken(name)
+	}
+	return s, false
+}
+
 // suggest returns `; did you mean "x"?` when a known key is close to key
 // (a typo, another case, '-' for '_'), else "".
 func suggest(key string, known []string) string {

@@ -126,8 +126,9 @@ func (c *Config) defaults() {
 	case ok:
 		c.Algorithm = policy
 	}
-	if c.HashKey == "" {
-		c.HashKey = defaultHashKey
+	setString(&c.HashKey, defaultHashKey)
+	if k, ok := canonicalHashKey(c.HashKey); ok {
+		c.HashKey = k
 	}
 	if c.HashBound == nil {
 		c.HashBound = ptr(defaultHashBound)
@@ -217,6 +218,9 @@ func (c *Config) serviceDefaults(s *Service) {
 			}
 		}
 		setString(&l.HashKey, c.HashKey)
+		if k, ok := canonicalHashKey(l.HashKey); ok {
+			l.HashKey = k
+		}
 		if l.HashBound == nil {
 			l.HashBound = ptr(*c.HashBound)
 		}

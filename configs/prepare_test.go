@@ -105,7 +105,7 @@ func TestActiveHealthCheckOnlyWhereWritten(t *testing.T) {
 func TestTopLevelBackendsBecomeTheDefaultService(t *testing.T) {
 	cfg, _, errs := parseString(t, `port: 9090
 algorithm: Consistent_Hash
-hash_key: "header:X-User"
+hash_key: "Header:X-User"
 hash_bound: 0.5
 sticky_cookie: sid
 backends:

@@ -4,6 +4,15 @@
 // works unchanged; keys Terraster has and Spillway does not implement yet are
 // reported as warnings, and keys neither knows are errors.
 //
+// Load (or Parse, for bytes) reads a file, decodes it against the types
+// below by their `yaml` tags (so a field added here is known to the loader
+// at once) and calls Prepare, which applies the defaults written in the
+// field comments, normalizes and validates. Every problem found is
+// reported, not only the first, each as a Problem that prints as
+// "file:line: key: what is wrong"; the error is then an *Error listing
+// them all. The field comments below are the configuration reference;
+// configs/spillway.yaml shows every key.
+//
 // Everything here is the slow path: it runs at start-up and on -check, never
 // per request.
 package configs
@@ -170,6 +179,8 @@ type Location struct {
 	LBPolicy string `yaml:"lb_policy"`
 	// HashKey is what consistent-hash hashes: "ip", "header:NAME",
 	// "cookie:NAME" or "path". Default: the top-level hash_key, else "ip".
+	// After Prepare its kind is in lower case ("Header:X-User" →
+	// "header:X-User").
 	HashKey string `yaml:"hash_key"`
 	// HashBound is consistent-hash's load bound: no backend carries more than
 	// (1+HashBound) times its fair share of the requests in flight, ≥ 0.
@@ -209,10 +220,13 @@ type Backend struct {
 // Names must be valid header names (tokens) and values may not hold
 // control characters.
 type Headers struct {
-	RequestHeaders        map[string]string `yaml:"request_headers"`
-	ResponseHeaders       map[string]string `yaml:"response_headers"`
-	RemoveRequestHeaders  []string          `yaml:"remove_request_headers"`
-	RemoveResponseHeaders []string          `yaml:"remove_response_headers"`
+	// RequestHeaders are set (replacing any of the same name) on the
+	// request to the backend; ResponseHeaders on the answer to the client.
+	RequestHeaders  map[string]string `yaml:"request_headers"`
+	ResponseHeaders map[string]string `yaml:"response_headers"`
+	// RemoveRequestHeaders and RemoveResponseHeaders are deleted.
+	RemoveRequestHeaders  []string `yaml:"remove_request_headers"`
+	RemoveResponseHeaders []string `yaml:"remove_response_headers"`
 }
 
 // PluginSettings are Spillway's per-plugin settings.
@@ -221,7 +235,9 @@ type PluginSettings struct {
 	Enabled *bool `yaml:"enabled"`
 	// Timeout is the plugin's budget per call. Default 5s; negative is an error.
 	Timeout Duration `yaml:"timeout"`
-	// Config is passed as JSON to the plugin's Configure method.
+	// Config is passed as JSON to the plugin's Configure method; any YAML
+	// is accepted here (numbers as int or float64, lists as []any, mappings
+	// as map[string]any).
 	Config map[string]any `yaml:"config"`
 }
 
@@ -296,25 +312,37 @@ type CircuitBreaker struct {
 
 // Security adds security response headers.
 type Security struct {
-	HSTS                  bool   `yaml:"hsts"`
-	HSTSMaxAge            int    `yaml:"hsts_max_age"`
-	HSTSIncludeSubDomains bool   `yaml:"hsts_include_subdomains"`
-	HSTSPreload           bool   `yaml:"hsts_preload"`
-	FrameOptions          string `yaml:"frame_options"`
-	ContentTypeOptions    bool   `yaml:"content_type_options"`
-	XSSProtection         bool   `yaml:"xss_protection"`
+	// HSTS sends Strict-Transport-Security, on TLS listeners only, with
+	// max-age HSTSMaxAge (seconds, ≥ 0) and the includeSubDomains and
+	// preload flags when set.
+	HSTS                  bool `yaml:"hsts"`
+	HSTSMaxAge            int  `yaml:"hsts_max_age"`
+	HSTSIncludeSubDomains bool `yaml:"hsts_include_subdomains"`
+	HSTSPreload           bool `yaml:"hsts_preload"`
+	// FrameOptions is the X-Frame-Options value (DENY, SAMEORIGIN); empty
+	// sends none.
+	FrameOptions string `yaml:"frame_options"`
+	// ContentTypeOptions sends X-Content-Type-Options: nosniff.
+	ContentTypeOptions bool `yaml:"content_type_options"`
+	// XSSProtection sends X-XSS-Protection.
+	XSSProtection bool `yaml:"xss_protection"`
 }
 
 // CORS answers preflight requests and decorates responses. "*" in
 // AllowedOrigins together with AllowCredentials is an error: browsers
 // refuse that combination.
 type CORS struct {
-	AllowedOrigins   []string `yaml:"allowed_origins"`
-	AllowedMethods   []string `yaml:"allowed_methods"`
-	AllowedHeaders   []string `yaml:"allowed_headers"`
-	ExposedHeaders   []string `yaml:"exposed_headers"`
-	AllowCredentials bool     `yaml:"allow_credentials"`
-	MaxAge           int      `yaml:"max_age"`
+	// AllowedOrigins are exact origins ("https://a.example") or "*".
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedMethods, AllowedHeaders and ExposedHeaders are answered in
+	// preflights and responses; each entry is a token or "*".
+	AllowedMethods []string `yaml:"allowed_methods"`
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	ExposedHeaders []string `yaml:"exposed_headers"`
+	// AllowCredentials sends Access-Control-Allow-Credentials: true.
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge lets browsers cache a preflight answer this many seconds (≥ 0).
+	MaxAge int `yaml:"max_age"`
 }
 
 // TLS is Terraster's TLS block, globally or per service. A service's block

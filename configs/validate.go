@@ -237,18 +237,8 @@ func checkPolicy(ps *problems, key, name string) {
 // checkHashOptions checks hash_key, hash_bound and sticky_cookie beside a
 // policy (key is the location, or "" at top level).
 func checkHashOptions(ps *problems, key, hashKey string, bound *float64, cookie string) {
-	if hashKey != "" {
-		kind, name, hasName := strings.Cut(hashKey, ":")
-		ok := false
-		switch kind {
-		case "ip", "path":
-			ok = !hasName
-		case "header", "cookie":
-			ok = validToken(name)
-		}
-		if !ok {
-			ps.errorf(join(key, "hash_key"), "%q: expected ip, path, header:NAME or cookie:NAME", hashKey)
-		}
+	if _, ok := canonicalHashKey(hashKey); hashKey != "" && !ok {
+		ps.errorf(join(key, "hash_key"), "%q: expected ip, path, header:NAME or cookie:NAME", hashKey)
 	}
 	if bound != nil && *bound < 0 {
 		ps.errorf(join(key, "hash_bound"), "%v is negative: expected 0 or more (default 0.25)", *bound)
