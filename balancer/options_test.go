@@ -139,10 +139,7 @@ func TestAdaptiveSwitchesPolicyWithLoad(t *testing.T) {
 		p.Done(b, Success, 5*time.Millisecond)
 	}
 	for range 2 {
-		if !p.set.Load().take(bs[0], &noRequest) {
-			t.Fatal("take refused")
-		}
-		p.total.Add(1)
+		hold(t, p, bs[0])
 		held = append(held, bs[0])
 	}
 	for range 10 {
