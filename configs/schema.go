@@ -257,7 +257,8 @@ type Pool struct {
 
 // HealthCheck is an active health check (Terraster's keys). Writing a
 // health_check block anywhere (global, service or backend) is what turns
-// active checks on; Prepare fills the unset fields of each written block.
+// active checks on ("health_check: {}" turns them on with every default);
+// Prepare fills the unset fields of each written block.
 type HealthCheck struct {
 	// Type is "http" (default) or "tcp".
 	Type string `yaml:"type"`

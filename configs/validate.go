@@ -175,6 +175,10 @@ func (c *Config) validateLocation(ps *problems, key string, l *Location) {
 			ps.errorf(join(key, p.k), "%q must start with \"/\"", p.v)
 		}
 	}
+	if l.Redirect != "" && l.Path != "" && l.Path != "/" {
+		ps.warnAt(ps.lineOf(join(key, "redirect")), join(key, "redirect"),
+			"has no effect: redirect answers a request for exactly \"/\" on location \"/\" only")
+	}
 	checkPolicy(ps, join(key, "lb_policy"), l.LBPolicy)
 	checkHashOptions(ps, key, l.HashKey, l.HashBound, l.StickyCookie)
 	if len(l.Backends) == 0 && l.Redirect == "" {

@@ -196,8 +196,13 @@ func TestValidConfigsHaveNoProblems(t *testing.T) {
 		name string
 		src  string
 	}{
-		{"a location that only redirects needs no backends", minimal + `      - path: /old/
-        redirect: /new/
+		{"a location that only redirects needs no backends", `services:
+  - name: a
+    locations:
+      - path: /
+        redirect: /app/
+      - path: /app/
+        backends: [{url: "http://127.0.0.1:9000"}]
 `},
 		{"an http_redirect service needs no locations", minimal + `  - name: r
     port: 8081
@@ -225,4 +230,14 @@ services:
 			wantProblems(t, warns)
 		})
 	}
+}
+
+// TestRedirectOutsideRootWarns checks that a redirect where it cannot
+// apply is pointed out.
+func TestRedirectOutsideRootWarns(t *testing.T) {
+	_, warns, errs := parseString(t, minimal+`      - path: /old/
+        redirect: /new/
+`)
+	wantProblems(t, errs)
+	wantProblems(t, warns, `t.yaml:7: services[0].locations[1].redirect: has no effect: redirect answers a request for exactly "/" on location "/" only`)
 }
