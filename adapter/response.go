@@ -60,16 +60,23 @@ func (x *Exchange) convertResponse() {
 	r.Header = header(&x.resHeader)
 	x.fillResponseHeader(r, vals)
 	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
+	if hasToken(r.Header["Connection"], "close") {
+		delete(r.Header, "Connection") // net/http's client keeps it in Close only
+	}
 	r.Request = req
 
-	switch n := fr.Header.ContentLength(); {
-	case r.TransferEncoding != nil || n < 0:
+	r.ContentLength = int64(fr.Header.ContentLength())
+	if r.TransferEncoding != nil || r.ContentLength < 0 {
 		r.ContentLength = -1
-	default:
-		r.ContentLength = int64(n)
+	}
+	// As net/http's client (fixLength): these answers have no body whatever
+	// they announce, and a HEAD answer's length describes a GET's body.
+	noBody := code/100 == 1 || code == 204 || code == 304 || req.Method == "HEAD"
+	if noBody && req.Method != "HEAD" {
+		r.ContentLength = 0
 	}
 	r.Body = http.NoBody
-	if r.ContentLength != 0 {
+	if r.ContentLength != 0 && !noBody {
 		if fr.IsBodyStream() {
 			x.resBody.bindStream(fr.BodyStream())
 		} else {
