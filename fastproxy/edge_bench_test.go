@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,7 +127,7 @@ func edgeNewKeepAliveClient(tb testing.TB, addr, req string) *edgeKeepAliveClien
 	}
 	var raw bytes.Buffer
 	br := bufio.NewReader(io.TeeReader(c, &raw))
-	resp, body := edgeRead(tb, br, "GET")
+	resp, body := edgeRead(tb, br, "POST")
 	if resp.StatusCode != 200 || resp.Close {
 		tb.Fatalf("warm-up: %d %q close=%v", resp.StatusCode, body, resp.Close)
 	}
@@ -145,11 +146,26 @@ func (k *edgeKeepAliveClient) do(tb testing.TB) {
 }
 
 // edgeAnswerOK answers every request 200 "ok" inside the edge, without
-// the proxy, so a benchmark measures fasthttp plus the edge alone.
+// the proxy, so a benchmark measures fasthttp plus the edge alone. It
+// reads the request body as the proxy does: a body left unread costs a
+// fasthttp drain (which allocates an io.LimitReader).
 func edgeAnswerOK(fasthttp.RequestHandler) fasthttp.RequestHandler {
 	body := []byte("ok")
-	return func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) }
+	return func(ctx *fasthttp.RequestCtx) {
+		if st := ctx.RequestBodyStream(); st != nil {
+			buf := edgeDrainPool.Get().(*[512]byte)
+			for {
+				if _, err := st.Read(buf[:]); err != nil {
+					break
+				}
+			}
+			edgeDrainPool.Put(buf)
+		}
+		ctx.Response.SetBodyRaw(body)
+	}
 }
+
+var edgeDrainPool = sync.Pool{New: func() any { return new([512]byte) }}
 
 // BenchmarkEdgeServerKeepAlive measures a whole keep-alive request through
 // a real Server (listener, deadlines, framing, panic guard) with a handler

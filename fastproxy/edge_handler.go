@@ -33,8 +33,8 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 		edgeRefuse(ctx, status, why)
 		return
 	}
-	if ctx.Request.Header.ContentLength() == -1 && ctx.Request.IsBodyStream() {
-		e.serveChunked(ctx)
+	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
+		e.serveBody(ctx)
 		return
 	}
 	e.next(ctx)
@@ -62,18 +62,23 @@ func (e *edgeHandler) expect(ctx *fasthttp.RequestCtx) int {
 	return fasthttp.StatusContinue
 }
 
-// serveChunked runs the proxy on a chunked request through an edgeBody, so
-// that a bad first chunk is refused before any backend is contacted, a body
-// over max_body_bytes is cut, and a framing error later in the body turns
-// the answer into 400 whatever the proxy made of it.
-func (e *edgeHandler) serveChunked(ctx *fasthttp.RequestCtx) {
-	b := acquireEdgeBody(ctx.RequestBodyStream(), e.set.maxBodyBytes)
+// serveBody runs the proxy on a request with a body through an edgeBody,
+// so that the answer to a body that fails to arrive is the client's fault
+// (400, 408 or 413) whatever the proxy made of the failure. A chunked
+// body's first chunk is read before the proxy runs, so that a bad one is
+// refused before any backend is contacted; one over max_body_bytes is cut
+// where it crosses the limit.
+func (e *edgeHandler) serveBody(ctx *fasthttp.RequestCtx) {
+	size := ctx.Request.Header.ContentLength()
+	b := acquireEdgeBody(ctx.RequestBodyStream(), e.set.maxBodyBytes, int64(size))
 	defer releaseEdgeBody(b)
-	if err := b.probe(); err != nil {
-		edgeRefuseBody(ctx, err)
-		return
+	if size == -1 {
+		if err := b.probe(); err != nil {
+			edgeRefuseBody(ctx, err)
+			return
+		}
 	}
-	ctx.Request.SetBodyStream(b, -1)
+	ctx.Request.SetBodyStream(b, size)
 	e.next(ctx)
 	if b.err != nil {
 		edgeRefuseBody(ctx, b.err)
@@ -107,24 +112,26 @@ func edgeRefuse(ctx *fasthttp.RequestCtx, status int, why string) {
 	ctx.SetConnectionClose()
 }
 
-// edgeRefuseBody refuses a request whose chunked body failed to read: 413
-// over max_body_bytes, 408 when the client paused longer than client_read,
-// 400 for a framing error.
+// edgeRefuseBody refuses a request whose body failed to read: 413 over
+// max_body_bytes, 408 when the client paused longer than client_read, 400
+// for a framing error or a body cut short.
 func edgeRefuseBody(ctx *fasthttp.RequestCtx, err error) {
 	status := edgeErrorStatus(err)
 	edgeRefuse(ctx, status, fasthttp.StatusMessage(status))
 }
 
-// edgeBody reads a chunked request body for the proxy. It first reads up to
-// len(buf) bytes (probe) so that fasthttp's chunk parser has checked the
-// first chunk before the request goes anywhere, then hands those bytes out
-// ahead of the rest. It remembers the first read error other than io.EOF.
+// edgeBody reads a request body for the proxy and remembers the first read
+// error other than io.EOF; a fixed-length body that ends early reads as
+// io.ErrUnexpectedEOF. For a chunked body, probe first reads up to
+// len(buf) bytes so that fasthttp's chunk parser has checked the first
+// chunk before the request goes anywhere; Read hands them out first.
 //
 // edgeBodies are pooled; one belongs to a single request and must not be
 // used after releaseEdgeBody.
 type edgeBody struct {
 	src   io.Reader
 	limit int64 // 0: no limit
+	size  int64 // Content-Length, or -1 for chunked
 	n     int64 // body bytes read from src
 	err   error
 	head  []byte // probed bytes not yet handed out, within buf
@@ -133,14 +140,14 @@ type edgeBody struct {
 
 var edgeBodyPool = sync.Pool{New: func() any { return new(edgeBody) }}
 
-func acquireEdgeBody(src io.Reader, limit int64) *edgeBody {
+func acquireEdgeBody(src io.Reader, limit, size int64) *edgeBody {
 	b := edgeBodyPool.Get().(*edgeBody)
-	b.src, b.limit = src, limit
+	b.src, b.limit, b.size = src, limit, size
 	return b
 }
 
 func releaseEdgeBody(b *edgeBody) {
-	b.src, b.limit, b.n, b.err, b.head = nil, 0, 0, nil, nil
+	b.src, b.limit, b.size, b.n, b.err, b.head = nil, 0, 0, 0, nil, nil
 	edgeBodyPool.Put(b)
 }
 
@@ -180,6 +187,9 @@ func (b *edgeBody) fill(p []byte) (int, error) {
 	if b.limit > 0 && b.n > b.limit {
 		b.err = errEdgeBodyTooLarge
 		return 0, b.err
+	}
+	if err == io.EOF && b.size >= 0 && b.n < b.size {
+		err = io.ErrUnexpectedEOF
 	}
 	if err != nil && err != io.EOF {
 		b.err = err

@@ -129,3 +129,28 @@ func TestServerForwardsWellFramedRequestOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestServerRefusesBadChunkMidBody: a chunked body whose framing breaks
+// after the proxy started forwarding it is still answered 400 with the
+// connection closed, and the origin never gets a whole request.
+func TestServerRefusesBadChunkMidBody(t *testing.T) {
+	t.Parallel()
+	o := edgeStartOrigin(t, nil)
+	s := edgeStart(t, edgeConfig(o.URL, nil), nil)
+	c := edgeDial(t, edgeAddr(t, s))
+	first := strings.Repeat("f", 2000)
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n"+first+"\r\n")
+	time.Sleep(50 * time.Millisecond) // let the first chunk go through
+	io.WriteString(c, "zz\r\nabc\r\n0\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, body := edgeRead(t, br, "POST")
+	if resp.StatusCode != 400 || !resp.Close {
+		t.Fatalf("got %d %q close=%v, want 400 with close", resp.StatusCode, body, resp.Close)
+	}
+	if !edgeClosedWithin(c, br, 2*time.Second) {
+		t.Fatal("connection still open after the refusal")
+	}
+	if n := o.Requests(); n != 0 {
+		t.Fatalf("origin read %d whole requests, want 0", n)
+	}
+}

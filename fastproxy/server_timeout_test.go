@@ -116,7 +116,7 @@ func TestServerKeepsMovingUploads(t *testing.T) {
 }
 
 // TestServerCutsStalledUpload: a body that stops arriving is cut after
-// client_read, and the origin never gets a whole request.
+// client_read and answered 408, and the origin never gets a whole request.
 func TestServerCutsStalledUpload(t *testing.T) {
 	t.Parallel()
 	o := edgeStartOrigin(t, nil)
@@ -125,6 +125,9 @@ func TestServerCutsStalledUpload(t *testing.T) {
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("u", 1000))
 	start := time.Now()
 	br := bufio.NewReader(c)
+	if resp, body := edgeRead(t, br, "POST"); resp.StatusCode != 408 || !resp.Close {
+		t.Fatalf("got %d %q close=%v, want 408 with close", resp.StatusCode, body, resp.Close)
+	}
 	if !edgeClosedWithin(c, br, 3*time.Second) {
 		t.Fatal("stalled upload not cut off")
 	}
