@@ -39,7 +39,7 @@ func Parse(file string, data []byte) (cfg *Config, warnings []Problem, err error
 	// An absent top-level port means 8080; a written 0 stays 0 (an
 	// ephemeral port, which tests use). Pre-filling before decoding is what
 	// tells the two apart.
-	cfg = &Config{Port: 8080, File: file, Positions: ps.pos}
+	cfg = &Config{Port: defaultPort, File: file, Positions: ps.pos}
 	switch root := orNull(root); root.kind {
 	case mapNode:
 		(&decoder{ps: ps}).decode(root, reflect.ValueOf(cfg).Elem(), "")

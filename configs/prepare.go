@@ -39,8 +39,14 @@ const (
 // where they were written (consumers pick the most specific); unset fields
 // inside each written health_check and tls block get their defaults.
 //
-// The error, when not nil, is an *Error listing every problem found, with
-// lines from Positions when the Config was loaded from a file.
+// Ports: a service without a port takes the top-level one, and 0 stays 0,
+// an ephemeral port (only Load and Parse turn an absent top-level port into
+// 8080). Relative certificate and CA file names of a loaded file are made
+// absolute from the file's directory.
+//
+// Prepare changes c in place; do not call it while others read c. The
+// error, when not nil, is an *Error listing every problem found, with lines
+// from Positions when the Config was loaded from a file.
 func (c *Config) Prepare() error {
 	ps := &problems{file: c.File, pos: c.Positions}
 	c.prepare(ps)
