@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,4 +278,62 @@ func TestBackendResponseTimeoutCutsStallsNotTransfers(t *testing.T) {
 			t.Errorf("cut after %v, the stall is 2s and backend_response 400ms", d)
 		}
 	})
+}
+
+func TestConnectionPoolLimits(t *testing.T) {
+	var mu sync.Mutex
+	open, peak := 0, 0
+	connState := func(_ net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open++
+			peak = max(peak, open)
+		case http.StateClosed, http.StateHijacked:
+			open--
+		}
+	}
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(w, "ok")
+	}, func(srv *http.Server) { srv.ConnState = connState })
+	counts := func() (int, int) { mu.Lock(); defer mu.Unlock(); return open, peak }
+	tests := []struct {
+		desc            string
+		pool            configs.Pool
+		wantPeak, final int
+	}{
+		{"max_open caps connections", configs.Pool{MaxOpen: 2}, 2, 2},
+		{"max_idle closes the surplus", configs.Pool{MaxIdle: 1}, 6, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			px := pathStartProxy(t, &configs.Config{ConnectionPool: tc.pool,
+				Services: []configs.Service{pathService("", pathLoc("/", o.URL))}}, Options{})
+			mu.Lock()
+			open, peak = 0, 0
+			mu.Unlock()
+			var wg sync.WaitGroup
+			for range 6 {
+				wg.Go(func() {
+					if resp, body := pathDo(t, px, "GET", "h", "/", nil, nil); resp.StatusCode != 200 || body != "ok" {
+						t.Errorf("status %d %q", resp.StatusCode, body)
+					}
+				})
+			}
+			wg.Wait()
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				n, p := counts()
+				if p == tc.wantPeak && n == tc.final {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("peak %d open %d, want peak %d open %d", p, n, tc.wantPeak, tc.final)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
 }

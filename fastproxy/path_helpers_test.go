@@ -38,8 +38,9 @@ type pathOrigin struct {
 // Close stops the origin; later connections are refused.
 func (o *pathOrigin) Close() { o.close.Do(func() { o.srv.Close() }) }
 
-// pathStartOrigin serves h on a fresh loopback port until the test ends.
-func pathStartOrigin(t testing.TB, h http.HandlerFunc) *pathOrigin {
+// pathStartOrigin serves h on a fresh loopback port until the test ends;
+// each setup function may adjust the server before it starts.
+func pathStartOrigin(t testing.TB, h http.HandlerFunc, setup ...func(*http.Server)) *pathOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,6 +51,9 @@ func pathStartOrigin(t testing.TB, h http.HandlerFunc) *pathOrigin {
 		o.Hits.Add(1)
 		h(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
+	for _, f := range setup {
+		f(o.srv)
+	}
 	go o.srv.Serve(ln)
 	t.Cleanup(o.Close)
 	return o
