@@ -101,7 +101,8 @@ func New(cfg *configs.Config, opts Options) (*Server, error) {
 
 // edgeGroupPorts sorts the services into ports, ascending. The top-level
 // backends become a service named "default" unless the configuration
-// already has one (configs.Prepare makes it).
+// already has one (configs.Prepare makes it). A port's services are all
+// TLS or all plain (configs.Config.ServiceTLS decides which).
 func edgeGroupPorts(cfg *configs.Config) ([]*edgePort, error) {
 	services := make([]*configs.Service, 0, len(cfg.Services)+1)
 	hasDefault := false
@@ -112,7 +113,7 @@ func edgeGroupPorts(cfg *configs.Config) ([]*edgePort, error) {
 	if !hasDefault && len(cfg.Backends) > 0 {
 		services = append(services, &configs.Service{
 			Name:      "default",
-			Port:      cmp.Or(cfg.Port, edgeDefaultPort),
+			Port:      cfg.Port,
 			Locations: []configs.Location{{Path: "/", Backends: cfg.Backends}},
 		})
 	}
@@ -120,7 +121,7 @@ func edgeGroupPorts(cfg *configs.Config) ([]*edgePort, error) {
 	var ports []*edgePort
 	for _, svc := range services {
 		p := byPort[svc.Port]
-		isTLS := edgeServiceTLS(cfg, svc) != nil
+		isTLS := cfg.ServiceTLS(svc) != nil
 		if p == nil {
 			p = &edgePort{port: svc.Port, tls: isTLS}
 			byPort[svc.Port] = p
@@ -135,23 +136,6 @@ func edgeGroupPorts(cfg *configs.Config) ([]*edgePort, error) {
 	}
 	slices.SortFunc(ports, func(a, b *edgePort) int { return cmp.Compare(a.port, b.port) })
 	return ports, nil
-}
-
-// edgeServiceTLS is the TLS block a service is served with, or nil: its own
-// block unless that says enabled: false, else the global one when it says
-// enabled: true. A service with http_redirect is the plain-HTTP side of a
-// redirect and takes no global TLS.
-func edgeServiceTLS(cfg *configs.Config, svc *configs.Service) *configs.TLS {
-	if t := svc.TLS; t != nil {
-		if t.Enabled == nil || *t.Enabled {
-			return t
-		}
-		return nil
-	}
-	if t := cfg.TLS; t != nil && t.Enabled != nil && *t.Enabled && !svc.HTTPRedirect {
-		return t
-	}
-	return nil
 }
 
 // Start opens every port's listener on cfg.Host (empty: all interfaces;
@@ -185,7 +169,7 @@ func (s *Server) open(p *edgePort) error {
 	if p.tls {
 		sites := make([]tlsconf.Site, len(p.services))
 		for i, svc := range p.services {
-			sites[i] = tlsconf.Site{Name: svc.Name, Host: svc.Host, TLS: edgeServiceTLS(s.cfg, svc)}
+			sites[i] = tlsconf.Site{Name: svc.Name, Host: svc.Host, TLS: s.cfg.ServiceTLS(svc)}
 		}
 		l, err := tlsconf.NewListener(p.port, sites, s.log)
 		if err != nil {

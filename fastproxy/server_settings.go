@@ -16,7 +16,6 @@ const (
 	edgeDefaultWrite     = 60 * time.Second
 	edgeDefaultIdle      = 90 * time.Second
 	edgeDefaultMaxHeader = 16 << 10
-	edgeDefaultPort      = 8080
 )
 
 // edgeWriteSlice bounds one Write to the client, so that a large buffer written
