@@ -105,14 +105,19 @@ func (c *Config) svcKey(i int, key string) string {
 	return join("services["+strconv.Itoa(i)+"]", key)
 }
 
+// lineNote is " (line N)" for messages that point at a second place, or
+// "" when the line is unknown (a Config built in code).
+func lineNote(line int) string {
+	if line <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (line %d)", line)
+}
+
 // svcName names service i in messages about two services.
 func (c *Config) svcName(ps *problems, i int) string {
 	s := &c.Services[i]
-	line := ps.lineOf(c.svcKey(i, ""))
-	where := ""
-	if line > 0 {
-		where = fmt.Sprintf(" (line %d)", line)
-	}
+	where := lineNote(ps.lineOf(c.svcKey(i, "")))
 	switch {
 	case s.synth:
 		return "the default service of the top-level backends" + where
@@ -150,8 +155,8 @@ func (c *Config) validateService(ps *problems, i int) {
 			path = "/"
 		}
 		if first, dup := seen[path]; dup {
-			ps.errorf(join(lkey, "path"), "path %q is already a location of this service (locations[%d], line %d)",
-				path, first, ps.lineOf(key("locations["+strconv.Itoa(first)+"]")))
+			ps.errorf(join(lkey, "path"), "path %q is already a location of this service: locations[%d]%s",
+				path, first, lineNote(ps.lineOf(key("locations["+strconv.Itoa(first)+"]"))))
 		} else {
 			seen[path] = j
 		}

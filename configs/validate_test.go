@@ -88,7 +88,7 @@ backends: [{url: "http://127.0.0.1:9000"}]
         backends: [{url: "http://127.0.0.1:9000"}]
       - path: /api/
         backends: [{url: "http://127.0.0.1:9001"}]
-`, []string{`t.yaml:6: services[0].locations[1].path: path "/api/" is already a location of this service (locations[0], line 4)`}},
+`, []string{`t.yaml:6: services[0].locations[1].path: path "/api/" is already a location of this service: locations[0] (line 4)`}},
 		{"service without locations", `services:
   - name: a
     port: 8081
