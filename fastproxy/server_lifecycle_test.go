@@ -262,3 +262,37 @@ func TestServerStartFailsOnBusyPort(t *testing.T) {
 		t.Fatalf("Shutdown after a failed Start: %v", err)
 	}
 }
+
+// TestServerServesTopLevelBackends: Terraster's single-service form (top
+// level port and backends) is served whether or not the configuration went
+// through Prepare (which makes the "default" service itself), on one port.
+func TestServerServesTopLevelBackends(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc    string
+		prepare bool
+	}{
+		{"as written", false},
+		{"prepared", true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			o := edgeStartOrigin(t, nil)
+			cfg := &configs.Config{Host: "127.0.0.1", Backends: []configs.Backend{{URL: o.URL}}}
+			if tc.prepare {
+				if err := cfg.Prepare(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := edgeStart(t, cfg, nil)
+			if addrs := s.Addrs(); len(addrs) != 1 {
+				t.Fatalf("Addrs = %v, want one", addrs)
+			}
+			c := edgeDial(t, edgeAddr(t, s))
+			io.WriteString(c, "GET /any HTTP/1.1\r\nHost: whatever.test\r\n\r\n")
+			if resp, body := edgeRead(t, bufio.NewReader(c), "GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("got %d %q, want 200 ok", resp.StatusCode, body)
+			}
+		})
+	}
+}
