@@ -56,6 +56,19 @@ func (n *named) ProcessResponse(_ context.Context, resp *http.Response) *plugin.
 	return nil // a nil Result means Continue
 }
 
+// noop is an in-process plugin that touches nothing.
+type noop struct{}
+
+func (noop) Name() string   { return "noop" }
+func (noop) Priority() int  { return 0 }
+func (noop) Cleanup() error { return nil }
+func (noop) ProcessRequest(context.Context, *http.Request) *plugin.Result {
+	return plugin.ResultContinue
+}
+func (noop) ProcessResponse(context.Context, *http.Response) *plugin.Result {
+	return plugin.ResultModify
+}
+
 func TestNewOrdersByPriorityThenName(t *testing.T) {
 	t.Parallel()
 	h, err := pluginhost.New([]plugin.Handler{

@@ -1,0 +1,84 @@
+package pluginhost_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spillway-lb/spillway/adapter"
+	"github.com/spillway-lb/spillway/pluginhost"
+	"github.com/spillway-lb/spillway/pluginhost/examples/addheader/headerplugin"
+	"github.com/spillway-lb/spillway/pluginhost/plugin"
+)
+
+// browserRequest is a typical browser request with the backend's answer
+// already in its response, as the proxy hands it to the host.
+func browserRequest() *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.SetRequestURI("http://shop.example/catalog/items?page=2")
+	for _, kv := range [][2]string{
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/131.0"},
+		{"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"Accept-Language", "en-US,en;q=0.5"},
+		{"Accept-Encoding", "gzip, deflate, br"},
+		{"Referer", "http://shop.example/catalog"},
+		{"Cookie", "session=3f2a9c; theme=dark"},
+		{"Upgrade-Insecure-Requests", "1"},
+		{"Sec-Fetch-Dest", "document"},
+		{"Sec-Fetch-Mode", "navigate"},
+		{"Sec-Fetch-Site", "same-origin"},
+		{"Priority", "u=0, i"},
+	} {
+		req.Header.Set(kv[0], kv[1])
+	}
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	ctx.Response.Header.SetContentType("text/html; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "max-age=60")
+	ctx.Response.Header.Set("ETag", `"abc123"`)
+	ctx.Response.Header.Set("Vary", "Accept-Encoding")
+	ctx.Response.SetBodyString("<html>items</html>")
+	return ctx
+}
+
+// BenchmarkHost runs both phases of one in-process plugin over a browser
+// request: what a request through Spillway pays for its plugin chain.
+// "adapter" is the conversions alone, without the host: the difference to
+// "noop" is the host's own cost (two worker hand-offs and timers).
+func BenchmarkHost(b *testing.B) {
+	b.Run("adapter", func(b *testing.B) {
+		ctx := browserRequest()
+		b.ReportAllocs()
+		for b.Loop() {
+			x := adapter.Acquire(ctx)
+			x.Request()
+			x.ApplyRequest()
+			x.Response()
+			x.ApplyResponse()
+			adapter.Release(x)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		h    plugin.Handler
+	}{
+		{"noop", noop{}},
+		{"addheader", headerplugin.New()},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h, err := pluginhost.New([]plugin.Handler{c.h}, nil, quiet)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(b.Context())
+			ctx := browserRequest()
+			b.ReportAllocs()
+			for b.Loop() {
+				x, _ := h.Request(ctx)
+				x.Response(ctx)
+				x.Release()
+			}
+		})
+	}
+}
