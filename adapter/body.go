@@ -110,20 +110,34 @@ func (r *bodyReader) reset() {
 }
 
 // replayReader is the request body stream handed back to fasthttp after a
-// plugin read part of the streamed body: first the bytes the plugin took,
-// then the rest of the stream.
+// plugin read part of the streamed body or lowered its length: first the
+// bytes the plugin took, then the rest of the stream, ending after left
+// bytes when left is not negative (fasthttp refuses a longer stream).
 type replayReader struct {
 	head   []byte
 	stream io.Reader
+	left   int64
 }
 
 func (r *replayReader) Read(p []byte) (int, error) {
-	if len(r.head) > 0 {
-		n := copy(p, r.head)
-		r.head = r.head[n:]
-		return n, nil
+	if r.left == 0 {
+		return 0, io.EOF
 	}
-	return r.stream.Read(p)
+	if r.left > 0 && int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	var n int
+	var err error
+	if len(r.head) > 0 {
+		n = copy(p, r.head)
+		r.head = r.head[n:]
+	} else {
+		n, err = r.stream.Read(p)
+	}
+	if r.left > 0 {
+		r.left -= int64(n)
+	}
+	return n, err
 }
 
-func (r *replayReader) reset() { r.head, r.stream = nil, nil }
+func (r *replayReader) reset() { r.head, r.stream, r.left = nil, nil, 0 }

@@ -181,16 +181,18 @@ func (x *Exchange) applyRequestBody() {
 		fr.ResetBody()
 		n := readBody(fr.BodyWriter(), r.Body)
 		fr.Header.SetContentLength(n)
-	case x.reqBody.consumed():
-		x.replay.stream = x.reqBody.stream
+	case fr.IsBodyStream() && (x.reqBody.consumed() || r.ContentLength != s.contentLength):
+		// Hand fasthttp the bytes the plugin took, then the rest of the
+		// stream; a lowered ContentLength makes fasthttp stop early.
+		x.replay.stream = fr.BodyStream()
 		if x.reqBody.rec != nil {
 			x.replay.head = x.reqBody.rec.B
 		}
-		size := int(s.contentLength)
+		x.replay.left = s.contentLength
 		if r.ContentLength != s.contentLength && r.ContentLength >= 0 {
-			size = int(r.ContentLength)
+			x.replay.left = r.ContentLength
 		}
-		fr.SetBodyStream(&x.replay, size)
+		fr.SetBodyStream(&x.replay, int(x.replay.left))
 	case r.ContentLength != s.contentLength:
 		truncate(fr, r.ContentLength)
 	}

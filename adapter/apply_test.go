@@ -1,0 +1,158 @@
+package adapter
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// recorder is a net/http origin on loopback that reports each request it
+// receives, as net/http parsed it.
+func recorder(t *testing.T) (addr string, got <-chan seen) {
+	c := make(chan seen, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c <- seeRequest(r)
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://"), c
+}
+
+// forward is a handler that runs plugin on the exchange's request, applies
+// it and forwards ctx.Request to the origin at addr, as Spillway does.
+func forward(addr string, plugin func(r *http.Request)) fasthttp.RequestHandler {
+	// Like Spillway's forwarder, keep the path as the plugin encoded it.
+	c := &fasthttp.HostClient{Addr: addr, DisablePathNormalizing: true}
+	return func(ctx *fasthttp.RequestCtx) {
+		x := Acquire(ctx)
+		defer Release(x)
+		plugin(x.Request())
+		x.ApplyRequest()
+		if err := c.Do(&ctx.Request, &ctx.Response); err != nil {
+			ctx.Error(err.Error(), http.StatusBadGateway)
+		}
+	}
+}
+
+const postRequest = "POST /api/items?page=2 HTTP/1.1\r\n" +
+	"Host: api.example\r\n" +
+	"Accept: application/json\r\n" +
+	"X-Forwarded-For: 10.0.0.1\r\n" +
+	"Content-Type: application/x-www-form-urlencoded\r\n" +
+	"X-Forwarded-For: 10.0.0.2\r\n" +
+	"Content-Length: 11\r\n" +
+	"X-Forwarded-For: 10.0.0.3\r\n" +
+	"\r\n" +
+	"a=1&b=2&c=3"
+
+type ctxKey struct{}
+
+func TestApplyRequestWritesBackPluginChanges(t *testing.T) {
+	cases := []struct {
+		desc   string
+		plugin func(r *http.Request)
+		check  func(t *testing.T, g seen)
+	}{
+		{"no change", func(r *http.Request) {}, func(t *testing.T, g seen) {
+			want := seen{Method: "POST", Host: "api.example", RequestURI: "/api/items?page=2", Body: "a=1&b=2&c=3"}
+			if g.Method != want.Method || g.Host != want.Host || g.RequestURI != want.RequestURI || g.Body != want.Body ||
+				strings.Join(g.Header["X-Forwarded-For"], ",") != "10.0.0.1,10.0.0.2,10.0.0.3" {
+				t.Errorf("got %+v", g)
+			}
+		}},
+		{"method", func(r *http.Request) { r.Method = "PUT" }, func(t *testing.T, g seen) {
+			expect(t, "Method", g.Method, "PUT")
+		}},
+		{"path with space", func(r *http.Request) { r.URL.Path = "/new path" }, func(t *testing.T, g seen) {
+			expect(t, "RequestURI", g.RequestURI, "/new%20path?page=2")
+			expect(t, "Path", g.URL.Path, "/new path")
+		}},
+		{"raw path kept", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/a/b/c", "/a/b%2Fc" }, func(t *testing.T, g seen) {
+			expect(t, "RequestURI", g.RequestURI, "/a/b%2Fc?page=2")
+		}},
+		{"query", func(r *http.Request) { r.URL.RawQuery = "q=x%20y" }, func(t *testing.T, g seen) {
+			expect(t, "RequestURI", g.RequestURI, "/api/items?q=x%20y")
+		}},
+		{"request URI only", func(r *http.Request) { r.RequestURI = "/other?z=1" }, func(t *testing.T, g seen) {
+			expect(t, "RequestURI", g.RequestURI, "/other?z=1")
+		}},
+		{"host", func(r *http.Request) { r.Host = "internal.example:8080" }, func(t *testing.T, g seen) {
+			expect(t, "Host", g.Host, "internal.example:8080")
+		}},
+		{"header set new", func(r *http.Request) { r.Header.Set("X-Plugin", "yes") }, func(t *testing.T, g seen) {
+			expect(t, "X-Plugin", g.Header.Get("X-Plugin"), "yes")
+		}},
+		{"header add to existing", func(r *http.Request) { r.Header.Add("Accept", "text/plain") }, func(t *testing.T, g seen) {
+			expect(t, "Accept", strings.Join(g.Header["Accept"], ","), "application/json,text/plain")
+		}},
+		{"header delete repeated", func(r *http.Request) { r.Header.Del("X-Forwarded-For") }, func(t *testing.T, g seen) {
+			if v, ok := g.Header["X-Forwarded-For"]; ok {
+				t.Errorf("X-Forwarded-For still there: %q", v)
+			}
+		}},
+		{"header value edited in place", func(r *http.Request) { r.Header["X-Forwarded-For"][1] = "10.9.9.9" }, func(t *testing.T, g seen) {
+			expect(t, "X-Forwarded-For", strings.Join(g.Header["X-Forwarded-For"], ","), "10.0.0.1,10.9.9.9,10.0.0.3")
+		}},
+		{"header injection neutralized", func(r *http.Request) { r.Header.Set("X-Evil", "a\r\nInjected: 1") }, func(t *testing.T, g seen) {
+			expect(t, "X-Evil", g.Header.Get("X-Evil"), "a  Injected: 1")
+			expect(t, "Injected", g.Header.Get("Injected"), "")
+		}},
+		{"body replaced with length", func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("{\"n\":1}")), 7
+		}, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "{\"n\":1}")
+			expect(t, "ContentLength", g.ContentLength, int64(7))
+		}},
+		{"body replaced, length not updated", func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader("short"))
+		}, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "short")
+			expect(t, "ContentLength", g.ContentLength, int64(5))
+		}},
+		{"body removed", func(r *http.Request) { r.Body, r.ContentLength = http.NoBody, 0 }, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "")
+			expect(t, "ContentLength", g.ContentLength, int64(0))
+		}},
+		{"content length lowered", func(r *http.Request) { r.ContentLength = 3 }, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "a=1")
+		}},
+		{"body read by plugin", func(r *http.Request) { io.ReadAll(r.Body) }, func(t *testing.T, g seen) { //nolint:errcheck
+			expect(t, "Body", g.Body, "a=1&b=2&c=3")
+		}},
+		{"context replaced, then header set", func(r *http.Request) {
+			*r = *r.WithContext(context.WithValue(r.Context(), ctxKey{}, 1))
+			r.Header.Set("X-After", "1")
+		}, func(t *testing.T, g seen) {
+			expect(t, "X-After", g.Header.Get("X-After"), "1")
+		}},
+		{"request cloned in place", func(r *http.Request) {
+			*r = *r.Clone(r.Context())
+			r.Header.Del("Accept")
+			r.URL.Path = "/cloned"
+		}, func(t *testing.T, g seen) {
+			expect(t, "Accept", g.Header.Get("Accept"), "")
+			expect(t, "Path", g.URL.Path, "/cloned")
+		}},
+	}
+	for _, stream := range []bool{false, true} {
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				to, got := recorder(t)
+				addr := serve(t, stream, forward(to, tc.plugin))
+				res, body, _ := send(t, addr, postRequest)
+				tc.check(t, receive(t, got, res, body))
+			})
+		}
+	}
+}
+
+func expect[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: got %#v, want %#v", what, got, want)
+	}
+}
