@@ -13,6 +13,9 @@ import (
 // field where the two differ.
 func (c *Config) validate(ps *problems) {
 	checkPort(ps, "port", c.Port, 0)
+	if _, err := netip.ParseAddr(c.Host); c.Host != "" && err != nil && strings.ContainsAny(c.Host, " /:@") {
+		ps.errorf("host", "%q: expected the address to listen on, such as 127.0.0.1 (empty: all interfaces); the port goes in port", c.Host)
+	}
 	checkPolicy(ps, "algorithm", c.Algorithm)
 	checkHashOptions(ps, "", c.HashKey, c.HashBound, c.StickyCookie)
 	if len(c.Services) == 0 {

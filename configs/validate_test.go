@@ -179,6 +179,13 @@ shutdown_grace: -1s
   backoff: 1m
   max_backoff: 30s
 `, []string{`t.yaml:8: passive_health.max_backoff: 30s is shorter than backoff (1m0s)`}},
+		{"top-level host with a port", minimal + `host: "0.0.0.0:8080"
+`, []string{`t.yaml:6: host: "0.0.0.0:8080": expected the address to listen on`}},
+		{"service host with a port", `services:
+  - name: a
+    host: a.example.com:8080
+    locations: [{path: /, backends: [{url: "http://127.0.0.1:9000"}]}]
+`, []string{`t.yaml:3: services[0].host: "a.example.com:8080" is not a host name: write the name alone, without port or path`}},
 		{"nothing to serve", `port: 8080
 `, []string{`t.yaml: nothing to serve`}},
 	}
