@@ -107,7 +107,14 @@ func (p *leastConn) pick(s *set, r *Request) *Backend {
 // measured one, so it is tried soon while its requests in flight still
 // count; it wins ties, so every backend gets measured.
 func (p *leastConn) best(s *set, start int, r *Request) *Backend {
-	n := len(s.up)
+	up := s.up
+	n := len(up)
+	// Locals, because the compiler does not hoist loads across the
+	// atomic loads of the loop.
+	excl, trials, score := r.Exclude, s.trials, p.score
+	if n == 1 {
+		excl = nil
+	}
 	var best, fresh *Backend
 	var bx, by, freshC, fastest int64
 	for i := 0; i < n; i++ {
@@ -115,13 +122,13 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 		if j >= n {
 			j -= n
 		}
-		b := s.up[j]
+		b := up[j]
 		c := b.inflight.Load()
-		if (b == r.Exclude && n > 1) || (b.MaxConns > 0 && c >= b.MaxConns) || (s.trials && b.trial.Load() == trialTaken) {
+		if b == excl || (b.MaxConns > 0 && c >= b.MaxConns) || (trials && b.trial.Load() == trialTaken) {
 			continue
 		}
 		x, y := c, int64(1)
-		switch p.score {
+		switch score {
 		case byConnsPerWeight:
 			y = int64(b.Weight)
 		case byResponseTime:
