@@ -78,10 +78,24 @@ type options struct {
 }
 
 // NewListener loads the certificates of the sites sharing a port and starts
-// watching their files. log receives reloads, failed reloads and expiry
-// warnings (nil: slog.Default()). It fails when a certificate cannot be
-// loaded or when sites disagree on a listener setting. Call Close when the
-// port closes.
+// watching their files.
+//
+// A handshake gets the certificate of the site whose Host matches its SNI
+// name; an unknown name (or none) gets the hostless site's, else the first
+// site's, unless a site sets unknown_sni: reject, which fails such
+// handshakes (ignored, with a warning, when a hostless site answers every
+// name anyway). Defaults: TLS 1.2 minimum, ECDHE with AES-GCM or
+// ChaCha20-Poly1305 for TLS 1.2, session tickets on, ALPN "http/1.1".
+//
+// Files are polled every DefaultPollInterval; a changed pair is loaded and
+// used for new handshakes, connections already open are untouched, and a
+// pair that fails to load keeps the previous certificate. Certificates
+// within expiry_warning (default 14 days) of expiry are logged at start,
+// on reload and daily. log receives all of this (nil: slog.Default()).
+//
+// It fails when a certificate cannot be loaded, when two sites claim one
+// host, or when sites disagree on min_version, cipher_suites or
+// session_tickets_disabled. Call Close when the port closes.
 func NewListener(port int, sites []Site, log *slog.Logger) (*Listener, error) {
 	return newListener(port, sites, log, options{poll: DefaultPollInterval, daily: 24 * time.Hour})
 }
