@@ -8,12 +8,15 @@
 # Spillway again with that plugin loaded. For each run it prints req/s,
 # p50 and p99 latency and Spillway's own CPU time per request (user+sys
 # from /proc/PID/stat), the steadiest figure on a shared machine. A row
-# marked BAD saw non-2xx answers or socket errors. Everything it starts
-# is stopped when it ends.
+# marked BAD saw non-2xx answers or socket errors. Then bench/rate sends
+# a fixed rate (RATE, default half the req/s wrk reached) and prints p50
+# and p99 at that moderate load. Everything it starts is stopped when it
+# ends.
 #
 # Knobs (environment):
 #   DURATION=5      seconds of each measured wrk run (after a 1 s warm-up)
 #   CONNS=64        wrk's keep-alive connections
+#   RATE=N          req/s of the fixed-rate run (default: half of wrk's req/s)
 #   PROXY_PORT=18480 ORIGIN_PORT=18481   loopback ports (the shared rig uses 808x/910x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,7 @@ done
 echo "building spillway and the origin" >&2
 go build -o "$tmp/spillway" ./cmd/spillway
 go build -o "$tmp/origin" ./bench/origin
+go build -o "$tmp/rate" ./bench/rate
 
 GOMAXPROCS=1 taskset -c 1 "$tmp/origin" -addr "127.0.0.1:$ORIGIN_PORT" >"$tmp/origin.log" 2>&1 &
 pids+=($!)
@@ -99,6 +103,7 @@ ms() { awk -v v="$1" 'BEGIN {
 	printf "%.3f", v }'; }
 
 hz=$(getconf CLK_TCK)
+fixed=()
 printf "%-20s %-7s %10s %9s %9s %11s %s\n" run path req/s p50_ms p99_ms cpu_us/req note
 for run in "${runs[@]}"; do
 	GOMAXPROCS=1 taskset -c 0 "$tmp/spillway" -config "$tmp/$run.yaml" >"$tmp/$run.log" 2>&1 &
@@ -119,9 +124,17 @@ for run in "${runs[@]}"; do
 		note=""
 		grep -qE "Non-2xx|Socket errors" <<<"$out" && note=BAD
 		printf "%-20s %-7s %10.0f %9s %9s %11s %s\n" "$run" "$path" "${rps:-0}" "$p50" "$p99" "$cpu" "$note"
+		rate=${RATE:-$(awk -v r="${rps:-0}" 'BEGIN { printf "%d", r / 2 }')}
+		if [ "$rate" -gt 0 ]; then
+			fixed+=("$(printf "%-20s %-7s " "$run" "$path")$(taskset -c 1 "$tmp/rate" -url "$url" -rate "$rate" -d "${DURATION}s" -c "$CONNS" 2>&1 || true)")
+		fi
 	done
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	# The next run binds the same port.
 	for _ in $(seq 50); do port_open "$PROXY_PORT" || break; sleep 0.1; done
 done
+
+echo
+echo "fixed rate (open loop, latency from when each request was due):"
+printf "%s\n" "${fixed[@]:-none}"
