@@ -1,0 +1,85 @@
+package plugin_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/spillway-lb/spillway/pluginhost/plugin"
+)
+
+// apiKey is a small plugin: requests without the right X-API-Key get 401.
+type apiKey struct{ key string }
+
+func (p *apiKey) Name() string   { return "api_key" }
+func (p *apiKey) Priority() int  { return 10 }
+func (p *apiKey) Cleanup() error { return nil }
+
+func (p *apiKey) ProcessRequest(_ context.Context, req *http.Request) *plugin.Result {
+	if req.Header.Get("X-API-Key") != p.key {
+		return plugin.NewResult(plugin.Stop,
+			plugin.WithStatus(http.StatusUnauthorized),
+			plugin.WithJSONResponse(map[string]string{"error": "missing or invalid API key"}))
+	}
+	req.Header.Del("X-API-Key") // the backend does not need it
+	return plugin.ResultModify
+}
+
+func (p *apiKey) ProcessResponse(_ context.Context, resp *http.Response) *plugin.Result {
+	resp.Header.Set("X-Authenticated", "yes")
+	return plugin.ResultModify
+}
+
+// A plugin is tested like any net/http code: build requests and responses
+// with httptest and look at the Result and at what the plugin changed.
+func Example() {
+	var p plugin.Handler = &apiKey{key: "s3cret"}
+
+	req := httptest.NewRequest("GET", "/orders", nil)
+	res := p.ProcessRequest(context.Background(), req)
+	fmt.Println(res.Action(), res.StatusCode, res.Headers.Get("Content-Type"), string(res.ResponseBody))
+	res.Release()
+
+	req = httptest.NewRequest("GET", "/orders", nil)
+	req.Header.Set("X-API-Key", "s3cret")
+	res = p.ProcessRequest(context.Background(), req)
+	fmt.Println(res.Action(), req.Header.Get("X-API-Key") == "")
+
+	rec := httptest.NewRecorder()
+	rec.WriteHeader(http.StatusOK)
+	resp := rec.Result()
+	resp.Request = req
+	res = p.ProcessResponse(context.Background(), resp)
+	fmt.Println(res.Action(), resp.Header.Get("X-Authenticated"))
+	// Output:
+	// Stop 401 application/json {"error":"missing or invalid API key"}
+	// Modify true
+	// Modify yes
+}
+
+// A Stop result without a status answers 403 in the request phase; in the
+// response phase it keeps the backend's status and replaces headers and,
+// when set, the body.
+func ExampleNewResult() {
+	res := plugin.NewResult(plugin.Stop,
+		plugin.WithStatus(http.StatusTooManyRequests),
+		plugin.WithHeaders(http.Header{"Retry-After": {"30"}}),
+		plugin.WithJSONResponse(map[string]any{"error": "slow down", "retry_after": 30}))
+	defer res.Release() // Spillway does this after applying a returned Result
+	fmt.Println(res.Action(), res.StatusCode)
+	fmt.Println(res.Headers.Get("Retry-After"), res.Headers.Get("Content-Type"))
+	fmt.Println(string(res.ResponseBody))
+	// Output:
+	// Stop 429
+	// 30 application/json
+	// {"error":"slow down","retry_after":30}
+}
+
+// The shared results need no allocation; releasing them does nothing.
+func ExampleResultContinue() {
+	res := plugin.ResultContinue
+	res.Release()
+	fmt.Println(res.Action(), plugin.ResultModify.Action())
+	// Output: Continue Modify
+}
