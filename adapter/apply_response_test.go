@@ -1,0 +1,115 @@
+package adapter
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestApplyResponseWritesBackPluginChanges(t *testing.T) {
+	const repeated = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nVary: Accept\r\nX-A: 2\r\nContent-Length: 5\r\n\r\nhello"
+	cases := []struct {
+		desc   string
+		origin string
+		plugin func(r *http.Response)
+		check  func(t *testing.T, res *http.Response, body string)
+	}{
+		{"no change", repeated, func(r *http.Response) {}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Status", res.Status, "200 OK")
+			expect(t, "X-A", strings.Join(res.Header["X-A"], ","), "1,2")
+			expect(t, "Body", body, "hello")
+		}},
+		{"status code", repeated, func(r *http.Response) { r.StatusCode = 503 }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Status", res.Status, "503 Service Unavailable")
+		}},
+		{"status text", repeated, func(r *http.Response) { r.StatusCode, r.Status = 299, "299 Custom Thing" }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Status", res.Status, "299 Custom Thing")
+		}},
+		{"header set", repeated, func(r *http.Response) { r.Header.Set("Strict-Transport-Security", "max-age=63072000") }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "HSTS", res.Header.Get("Strict-Transport-Security"), "max-age=63072000")
+		}},
+		{"repeated header deleted", repeated, func(r *http.Response) { r.Header.Del("X-A") }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "X-A", len(res.Header["X-A"]), 0)
+		}},
+		{"header replaced", repeated, func(r *http.Response) { r.Header.Set("Content-Type", "application/json") }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Content-Type", res.Header.Get("Content-Type"), "application/json")
+		}},
+		{"set-cookie added", repeated, func(r *http.Response) { r.Header.Add("Set-Cookie", "s=1; Path=/") }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Set-Cookie", res.Header.Get("Set-Cookie"), "s=1; Path=/")
+		}},
+		{"body replaced", repeated, func(r *http.Response) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("replaced body")), 13
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "replaced body")
+			expect(t, "ContentLength", res.ContentLength, int64(13))
+		}},
+		{"body read then kept", repeated, func(r *http.Response) { io.ReadAll(r.Body) }, func(t *testing.T, res *http.Response, body string) { //nolint:errcheck
+			expect(t, "Body", body, "hello")
+		}},
+		{"content length lowered", repeated, func(r *http.Response) { r.ContentLength = 2 }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "he")
+		}},
+		{"chunked body replaced", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", func(r *http.Response) {
+			r.Body = io.NopCloser(strings.NewReader("xyz!"))
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "xyz!")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			addr := serve(t, false, fetch(origin(t, tc.origin), func(ctx *fasthttp.RequestCtx) {
+				x := Acquire(ctx)
+				defer Release(x)
+				tc.plugin(x.Response())
+				x.ApplyResponse()
+			}))
+			res, body, _ := send(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			tc.check(t, res, body)
+		})
+	}
+}
+
+// A value a plugin attaches to the request's context in the request phase
+// is what the response phase finds through resp.Request.Context().
+func TestResponseRequestCarriesRequestPhaseContext(t *testing.T) {
+	type key struct{}
+	got := make(chan any, 1)
+	addr := serve(t, false, fetch(origin(t, typicalResponse), func(ctx *fasthttp.RequestCtx) {
+		x := Acquire(ctx)
+		defer Release(x)
+		req := x.Request()
+		*req = *req.WithContext(context.WithValue(req.Context(), key{}, "from request phase"))
+		x.ApplyRequest()
+		res := x.Response()
+		if res.Request != req {
+			got <- "Response().Request is not the request phase's *http.Request"
+			return
+		}
+		got <- res.Request.Context().Value(key{})
+	}))
+	res, body, _ := send(t, addr, browserRequest)
+	expect(t, "context value", receive(t, got, res, body), any("from request phase"))
+}
+
+// The request's context forwards fasthttp's user values and is canceled
+// once the exchange ends.
+func TestRequestContextEndsWithExchange(t *testing.T) {
+	got := make(chan [3]any, 1)
+	addr := serve(t, false, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetUserValue("route", "items")
+		x := Acquire(ctx)
+		c := x.Request().Context()
+		before := [2]any{c.Value("route"), c.Err()}
+		Release(x)
+		got <- [3]any{before[0], before[1], c.Err()}
+	})
+	res, body, _ := send(t, addr, browserRequest)
+	g := receive(t, got, res, body)
+	expect(t, "user value", g[0], any("items"))
+	expect(t, "Err during", g[1], any(nil))
+	expect(t, "Err after", g[2], any(context.Canceled))
+}
