@@ -25,6 +25,9 @@ var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 // true and x is nil. Otherwise x runs the response phase; the caller must
 // call x.Release exactly once.
 func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered bool) {
+	if len(h.plugins) == 0 {
+		return nil, false
+	}
 	ex := exchangePool.Get().(*exchange)
 	ex.h, ex.ax = h, adapter.Acquire(ctx)
 	req := ex.ax.Request()
