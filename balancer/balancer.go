@@ -151,7 +151,9 @@ const (
 	ServerError
 )
 
-// Request is what a policy may look at to choose a backend.
+// Request is what a policy may look at to choose a backend. Pick reads it
+// only during the call and keeps nothing, so the caller may reuse it (the
+// proxy keeps one per request in pooled scratch space).
 type Request struct {
 	// Ctx is the request being balanced; hash keys and sticky-session read
 	// its headers, cookies and path. May be nil (hash keys then fall back
