@@ -11,7 +11,8 @@
 //	benchstat -col '.name@(Baseline Spillway)' -row /setup,/case out.txt
 //
 // bench/run.sh (make bench) and bench/loadtest.sh (make loadtest) drive them;
-// bench/origin is the same origin as a program, for loadtest.sh and wrk.
+// bench/origin is the same origin as a program, for loadtest.sh and wrk, and
+// bench/rate an open-loop client measuring latency at a fixed rate.
 //
 // The only non-test code here is Origin, shared by the benchmarks and
 // bench/origin so both serve byte-identical answers.
