@@ -88,4 +88,3 @@ func TestResponseMatchesNetHTTP(t *testing.T) {
 		})
 	}
 }
-

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,11 @@ func receive[T any](t testing.TB, c <-chan T, res *http.Response, body string) T
 		t.Fatalf("handler did not run; server answered %s: %s", res.Status, body)
 		panic("unreachable")
 	}
+}
+
+// httpServer runs a net/http origin on loopback and returns its address.
+func httpServer(t testing.TB, h http.HandlerFunc) string {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
 }

@@ -1,0 +1,74 @@
+package adapter
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// A streamed upload larger than the server's buffers reaches the origin
+// whole whether the plugin leaves the body alone, reads part of it or
+// reads all of it; untouched, the stream is not even bound.
+func TestStreamedRequestBodyReachesOriginWhole(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	cases := []struct {
+		desc string
+		read int // bytes the plugin reads; -1 for all
+	}{
+		{"untouched", 0},
+		{"first bytes read", 1000},
+		{"fully read", -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			to, got := recorder(t)
+			var pluginSaw []byte
+			var streamed bool
+			addr := serve(t, true, forward(to, func(r *http.Request) {
+				streamed = r.ContentLength == int64(len(body))
+				switch tc.read {
+				case 0:
+				case -1:
+					pluginSaw, _ = io.ReadAll(r.Body)
+				default:
+					pluginSaw = make([]byte, tc.read)
+					io.ReadFull(r.Body, pluginSaw) //nolint:errcheck
+				}
+			}))
+			raw := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			res, rbody, _ := send(t, addr, raw)
+			g := receive(t, got, res, rbody)
+			if !streamed {
+				t.Error("plugin saw the wrong ContentLength")
+			}
+			if g.Body != string(body) {
+				t.Errorf("origin got %d bytes, want %d", len(g.Body), len(body))
+			}
+			if tc.read != 0 && !bytes.Equal(pluginSaw, body[:len(pluginSaw)]) {
+				t.Error("plugin read the wrong bytes")
+			}
+		})
+	}
+}
+
+// Converting a request whose body the plugin ignores reads nothing.
+func TestUnreadBodyIsNotRead(t *testing.T) {
+	got := make(chan bool, 1)
+	addr := serve(t, true, func(ctx *fasthttp.RequestCtx) {
+		x := Acquire(ctx)
+		defer Release(x)
+		r := x.Request()
+		r.Header.Set("X-Seen", "1")
+		x.ApplyRequest()
+		got <- ctx.Request.IsBodyStream() && !x.reqBody.read && !x.reqBody.loaded
+		b, _ := io.ReadAll(ctx.RequestBodyStream())
+		ctx.SetBody(b)
+	})
+	res, body, _ := send(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+	expect(t, "stream untouched", receive(t, got, res, body), true)
+	expect(t, "body", body, "abc")
+}
