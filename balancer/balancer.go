@@ -223,6 +223,9 @@ func (p *Pool) Pick(r *Request) (*Backend, error) {
 }
 
 // Done ends a request counted by Pick, reporting its outcome and duration.
+// The outcome feeds passive health (ConnectFailed and Failed are failures,
+// ServerError too with count_5xx); elapsed feeds the response-time average
+// of least-response-time and adaptive (not on ConnectFailed).
 func (p *Pool) Done(b *Backend, o Outcome, elapsed time.Duration) {
 	b.inflight.Add(-1)
 	if p.trackTotal {
