@@ -1,6 +1,7 @@
 package fastproxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"runtime/debug"
@@ -30,7 +31,7 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 		c.beginBody()
 	}
 	if status, why := e.check(&ctx.Request.Header); status != 0 {
-		edgeRefuse(ctx, status, why)
+		e.refuse(ctx, status, why, nil)
 		return
 	}
 	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
@@ -74,14 +75,14 @@ func (e *edgeHandler) serveBody(ctx *fasthttp.RequestCtx) {
 	defer releaseEdgeBody(b)
 	if size == -1 {
 		if err := b.probe(); err != nil {
-			edgeRefuseBody(ctx, err)
+			e.refuseBody(ctx, err)
 			return
 		}
 	}
 	ctx.Request.SetBodyStream(b, size)
 	e.next(ctx)
 	if b.err != nil {
-		edgeRefuseBody(ctx, b.err)
+		e.refuseBody(ctx, b.err)
 	}
 }
 
@@ -104,20 +105,25 @@ func (e *edgeHandler) recoverPanic(ctx *fasthttp.RequestCtx) {
 	ctx.SetConnectionClose()
 }
 
-// edgeRefuse answers status without running the proxy and closes the
-// connection: after a framing error the end of the request on the wire is
-// unknown, so nothing after it can be trusted to be a request.
-func edgeRefuse(ctx *fasthttp.RequestCtx, status int, why string) {
+// refuse answers status without (or instead of) the proxy's answer and
+// closes the connection: after a framing error the end of the request on
+// the wire is unknown, so nothing after it can be trusted to be a request.
+// Refusals are the client's doing, so they are logged at Debug only.
+func (e *edgeHandler) refuse(ctx *fasthttp.RequestCtx, status int, why string, err error) {
 	writeError(ctx, status, why)
 	ctx.SetConnectionClose()
+	if e.log.Enabled(context.Background(), slog.LevelDebug) {
+		e.log.Debug("request refused at the edge", "status", status, "reason", why, "error", err,
+			"method", string(ctx.Method()), "uri", string(ctx.RequestURI()), "remote", ctx.RemoteAddr().String())
+	}
 }
 
-// edgeRefuseBody refuses a request whose body failed to read: 413 over
+// refuseBody refuses a request whose body failed to read: 413 over
 // max_body_bytes, 408 when the client paused longer than client_read, 400
 // for a framing error or a body cut short.
-func edgeRefuseBody(ctx *fasthttp.RequestCtx, err error) {
+func (e *edgeHandler) refuseBody(ctx *fasthttp.RequestCtx, err error) {
 	status := edgeErrorStatus(err)
-	edgeRefuse(ctx, status, fasthttp.StatusMessage(status))
+	e.refuse(ctx, status, fasthttp.StatusMessage(status), err)
 }
 
 // edgeBody reads a request body for the proxy and remembers the first read
