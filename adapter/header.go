@@ -13,6 +13,7 @@ import (
 // aliases buf itself, which is reused.
 type build struct {
 	buf    []byte
+	wire   []byte // fasthttp's serialized request header
 	fields []field
 	groups []group
 	keys   []string // new header keys found on write-back

@@ -19,9 +19,8 @@ import (
 // plugin reads it. Context returns a context that carries fasthttp's user
 // values and is canceled once the exchange ends.
 //
-// Differences from net/http that come from fasthttp's parser: several
-// Cookie lines arrive joined into one value, and a target that net/url
-// rejects (net/http would answer 400) shows its raw path and query.
+// A target that net/url rejects (net/http would answer 400, fasthttp lets
+// it through) shows its raw path and query in URL.
 func (x *Exchange) Request() *http.Request {
 	if !x.reqDone {
 		x.reqDone = true
@@ -41,7 +40,16 @@ func (x *Exchange) convertRequest() {
 	a0 := len(b.buf)
 	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
 	a1 := len(b.buf)
-	for k, v := range fr.Header.All() {
+	// Header lines come from fasthttp's own serialization rather than its
+	// All iterator: All moves Cookie lines to the end of the header (it
+	// parses them), which would change the forwarded bytes, and it joins
+	// several Cookie lines into one.
+	b.wire = fr.Header.AppendBytes(b.wire[:0])
+	for rest := skipLine(b.wire); ; {
+		var k, v []byte
+		if k, v, rest = nextLine(rest); k == nil {
+			break
+		}
 		if !synthetic(&fr.Header, k, v) {
 			b.addField(k, v)
 		}
@@ -294,12 +302,15 @@ func trailerKeys(vals []string) http.Header {
 	return t
 }
 
-// synthetic reports a header line fasthttp's iterator makes up rather than
-// one the client sent, which net/http would not show: "Content-Length: 0"
-// for a method that may carry a body, and "Connection: close" for an
-// HTTP/1.0 request. Only those two lines need the scan of the raw header.
+// synthetic reports a header line fasthttp writes without the client
+// having sent it, which net/http would not show: "Content-Length: 0" for a
+// method that may carry a body, "Connection: close" for an HTTP/1.0
+// request, and the default Content-Type of a body. Only those lines need
+// the scan of the raw header.
 func synthetic(h *fasthttp.RequestHeader, k, v []byte) bool {
 	switch {
+	case string(k) == "Content-Type" && string(v) == "application/octet-stream":
+		return !rawHas(h.RawHeaders(), "content-type")
 	case string(k) == "Content-Length" && string(v) == "0":
 		return !rawHas(h.RawHeaders(), "content-length")
 	case string(k) == "Connection" && string(v) == "close":
@@ -323,4 +334,30 @@ func rawHas(raw []byte, name string) bool {
 		}
 	}
 	return false
+}
+
+// skipLine returns b after its first CRLF-terminated line.
+func skipLine(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return nil
+}
+
+// nextLine splits the first "Key: value" line off a serialized header;
+// k is nil at the empty line that ends it.
+func nextLine(b []byte) (k, v, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return nil, nil, nil
+	}
+	line, rest := b[:i], b[i+1:]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	k, v, ok := bytes.Cut(line, []byte{':'})
+	if !ok {
+		return nil, nil, nil
+	}
+	return k, trimSpace(v), rest
 }

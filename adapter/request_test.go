@@ -75,6 +75,7 @@ var requestCases = []struct{ name, raw string }{
 	{"pragma no-cache", "GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n"},
 	{"custom method", "PURGE /cache HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"host with port", "GET / HTTP/1.1\r\nHost: a.example:8443\r\n\r\n"},
+	{"several Cookie lines", "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nAccept: */*\r\nCookie: b=2; c=3\r\n\r\n"},
 	{"UTF-8 value", "GET / HTTP/1.1\r\nHost: a\r\nX-Name: Zo\xc3\xab\r\n\r\n"},
 }
 
