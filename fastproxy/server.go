@@ -63,11 +63,10 @@ type edgePort struct {
 	tls      bool
 	proxy    *proxy
 
-	srv    *fasthttp.Server
-	ln     net.Listener
-	tlsLn  *tlsconf.Listener
-	conns  edgeConnRegistry
-	served error // what Serve returned, under Server.mu
+	srv   *fasthttp.Server
+	ln    net.Listener // an *edgeListener once open
+	tlsLn *tlsconf.Listener
+	conns edgeConnRegistry
 }
 
 // New builds a Server from a loaded, validated configuration: it groups the
@@ -145,7 +144,7 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.shutdown {
-		return errors.New("fastproxy: Server already started")
+		return errors.New("fastproxy: Server already started or shut down")
 	}
 	s.started = true
 	for _, p := range s.ports {
@@ -221,13 +220,9 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 // serve runs a port's fasthttp server until its listener closes.
 func (s *Server) serve(p *edgePort) {
 	defer s.serving.Done()
-	err := p.srv.Serve(p.ln)
-	if err != nil {
+	if err := p.srv.Serve(p.ln); err != nil {
 		s.log.Error("listener stopped", "port", p.port, "error", err)
 	}
-	s.mu.Lock()
-	p.served = err
-	s.mu.Unlock()
 }
 
 // closeOpened closes the listeners and TLS state Start opened so far.
@@ -303,7 +298,7 @@ func (s *Server) drain(ctx context.Context) error {
 		cut += p.conns.closeAll()
 	}
 	if cut > 0 {
-		s.log.Warn("shutdown grace period ended; closed connections with requests in flight", "connections", cut)
+		s.log.Warn("shutdown grace period ended; closed the connections still open", "connections", cut)
 	}
 	s.serving.Wait()
 	if ctx.Err() != nil && cut > 0 {
