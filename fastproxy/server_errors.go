@@ -37,15 +37,26 @@ func edgeErrorStatus(err error) int {
 
 // edgeFastLogger sends fasthttp's messages to slog. Errors reading a
 // client's request are the client's doing and frequent on the open
-// internet, so they go to Debug; anything else (accept errors, worker
-// limits) is an operator's concern and goes to Warn.
+// internet, and fasthttp warns on every Request.Body() of a streamed body
+// (which the proxy does on purpose to hold small bodies for retries), so
+// those go to Debug; anything else (accept errors, worker limits) is an
+// operator's concern and goes to Warn.
 type edgeFastLogger struct{ log *slog.Logger }
+
+// edgeQuietPrefixes start the fasthttp messages logged at Debug.
+var edgeQuietPrefixes = []string{
+	"error when serving connection",
+	"WARNING: Request.Body() reads the entire stream",
+}
 
 // Printf logs one fasthttp message.
 func (l edgeFastLogger) Printf(format string, args ...any) {
 	level := slog.LevelWarn
-	if strings.HasPrefix(format, "error when serving connection") {
-		level = slog.LevelDebug
+	for _, p := range edgeQuietPrefixes {
+		if strings.HasPrefix(format, p) {
+			level = slog.LevelDebug
+			break
+		}
 	}
 	if !l.log.Enabled(context.Background(), level) {
 		return
