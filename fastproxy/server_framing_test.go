@@ -28,6 +28,7 @@ func TestServerRefusesAmbiguousFraming(t *testing.T) {
 		{"repeated content-length, same value", post + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
 		{"repeated content-length, other value", post + "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
 		{"content-length list", post + "Content-Length: 3, 3\r\n\r\nabc", 400},
+		{"both framings with Expect: 100-continue", post + "Expect: 100-continue\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"content-length with sign", post + "Content-Length: +3\r\n\r\nabc", 400},
 		{"content-length not a number", post + "Content-Length: 0x3\r\n\r\nabc", 400},
 		{"transfer-encoding identity", post + "Transfer-Encoding: identity\r\n\r\nabc", 400},
