@@ -155,3 +155,26 @@ func TestServerRefusesBadChunkMidBody(t *testing.T) {
 		t.Fatalf("origin read %d whole requests, want 0", n)
 	}
 }
+
+// TestServerServesPipelinedRequests: requests sent back to back in one
+// write, bodies included, are each answered in order on the connection,
+// and each reaches the origin as its own request.
+func TestServerServesPipelinedRequests(t *testing.T) {
+	t.Parallel()
+	o := edgeStartOrigin(t, nil)
+	s := edgeStart(t, edgeConfig(o.URL, nil), nil)
+	c := edgeDial(t, edgeAddr(t, s))
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"+
+		"POST /2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"+
+		"POST /3 HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+		"GET /4 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	br := bufio.NewReader(c)
+	for i, m := range []string{"GET", "POST", "POST", "GET"} {
+		if resp, body := edgeRead(t, br, m); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("response %d: %d %q", i+1, resp.StatusCode, body)
+		}
+	}
+	if got := o.Bodies(); len(got) != 4 || got[1] != 5 || got[2] != 3 {
+		t.Fatalf("origin bodies %v, want [0 5 3 0]", got)
+	}
+}
