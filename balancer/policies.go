@@ -99,39 +99,63 @@ func (p *leastConn) pick(s *set, r *Request) *Backend {
 	return s.scan(start, r)
 }
 
-// best returns the usable backend of lowest score, nil when none is usable.
-// Scores are compared as fractions x/y in integers: in flight / 1,
-// in flight / weight, or response time × (in flight + 1) / 1.
-//
-// For least-response-time a backend not measured yet counts as the fastest
-// measured one, so it is tried soon while its requests in flight still
-// count; it wins ties, so every backend gets measured.
+// best returns the usable backend of lowest score, nil when none is usable,
+// scanning up from start and wrapping around.
 func (p *leastConn) best(s *set, start int, r *Request) *Backend {
-	up := s.up
-	n := len(up)
-	// Locals, because the compiler does not hoist loads across the
-	// atomic loads of the loop.
-	excl, trials, score := r.Exclude, s.trials, p.score
-	if n == 1 {
+	// Locals, because the compiler does not hoist loads across the atomic
+	// loads of the scans.
+	excl := r.Exclude
+	if len(s.up) == 1 {
 		excl = nil
 	}
+	if p.score == byResponseTime {
+		return fastestLoaded(s.up, start, excl, s.trials)
+	}
+	return leastLoaded(s.up, start, excl, s.trials, p.score == byConnsPerWeight)
+}
+
+// usable reports whether b, with c requests in flight, may take one more.
+func usable(b *Backend, c int64, excl *Backend, trials bool) bool {
+	return b != excl && (b.MaxConns == 0 || c < b.MaxConns) && (!trials || b.trial.Load() != trialTaken)
+}
+
+// leastLoaded returns the usable backend with the fewest requests in
+// flight, per unit of weight when weighted (compared as c₁·w₂ < c₂·w₁).
+// The first of equals wins.
+func leastLoaded(up []*Backend, start int, excl *Backend, trials, weighted bool) *Backend {
+	var best *Backend
+	var bc, bw int64
+	for _, part := range [2][]*Backend{up[start:], up[:start]} {
+		for _, b := range part {
+			c := b.inflight.Load()
+			if !usable(b, c, excl, trials) {
+				continue
+			}
+			w := int64(1)
+			if weighted {
+				w = int64(b.Weight)
+			}
+			if best == nil || c*bw < bc*w {
+				best, bc, bw = b, c, w
+			}
+		}
+	}
+	return best
+}
+
+// fastestLoaded returns the usable backend of lowest response time ×
+// (in flight + 1). A backend not measured yet counts as the fastest
+// measured one, so it is tried soon while its requests in flight still
+// count; it wins ties, so every backend gets measured.
+func fastestLoaded(up []*Backend, start int, excl *Backend, trials bool) *Backend {
 	var best, fresh *Backend
-	var bx, by, freshC, fastest int64
-	for i := 0; i < n; i++ {
-		j := start + i
-		if j >= n {
-			j -= n
-		}
-		b := up[j]
-		c := b.inflight.Load()
-		if b == excl || (b.MaxConns > 0 && c >= b.MaxConns) || (trials && b.trial.Load() == trialTaken) {
-			continue
-		}
-		x, y := c, int64(1)
-		switch score {
-		case byConnsPerWeight:
-			y = int64(b.Weight)
-		case byResponseTime:
+	var bs, freshC, fastest int64
+	for _, part := range [2][]*Backend{up[start:], up[:start]} {
+		for _, b := range part {
+			c := b.inflight.Load()
+			if !usable(b, c, excl, trials) {
+				continue
+			}
 			rtt := b.rtt.Load()
 			if rtt == 0 {
 				if fresh == nil || c < freshC {
@@ -142,13 +166,12 @@ func (p *leastConn) best(s *set, start int, r *Request) *Backend {
 			if fastest == 0 || rtt < fastest {
 				fastest = rtt
 			}
-			x = rtt * (c + 1)
-		}
-		if best == nil || x*by < bx*y {
-			best, bx, by = b, x, y
+			if sc := rtt * (c + 1); best == nil || sc < bs {
+				best, bs = b, sc
+			}
 		}
 	}
-	if fresh != nil && (best == nil || max(fastest, 1)*(freshC+1) <= bx) {
+	if fresh != nil && (best == nil || max(fastest, 1)*(freshC+1) <= bs) {
 		return fresh
 	}
 	return best
