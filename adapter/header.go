@@ -16,22 +16,29 @@ type build struct {
 	wire   []byte // fasthttp's serialized request header
 	fields []field
 	groups []group
+	spans  []span
 	keys   []string // new header keys found on write-back
 }
 
 // field is one header line as offsets into build.buf.
 type field struct{ k0, k1, v0, v1 int }
 
-// group is one distinct header key and the range of its values.
+// group is one distinct header key (offsets into the arena) and the range
+// of its values in the value slice and in build.spans. inMap tells whether
+// the key went into the Header map rather than a dedicated field.
 type group struct {
-	key  string
-	a, z int
+	k0, k1, a, z int
+	inMap        bool
 }
+
+// span is one value's offsets into the arena.
+type span struct{ v0, v1 int }
 
 func (b *build) reset() {
 	b.buf = b.buf[:0]
 	b.fields = b.fields[:0]
 	b.groups = b.groups[:0]
+	b.spans = b.spans[:0]
 	clear(b.keys)
 	b.keys = b.keys[:0]
 }
@@ -54,27 +61,47 @@ func (b *build) addField(k, v []byte) {
 }
 
 // group fills vals with the values of s's fields grouped by key, in the
-// order they came, and records the groups in b.groups. Keys are compared as
-// strings, which is what a Header map would do.
+// order they came, and records the groups in b.groups and the values'
+// offsets in b.spans. Keys are compared as strings, as a Header map would.
 func (b *build) group(s string, vals []string) {
-	n := 0
 	for i := range b.fields {
 		f := &b.fields[i]
 		if f.k0 < 0 {
 			continue
 		}
-		key := s[f.k0:f.k1]
-		a := n
+		key, a := s[f.k0:f.k1], len(b.spans)
+		k0, k1 := f.k0, f.k1
 		for j := i; j < len(b.fields); j++ {
 			g := &b.fields[j]
 			if g.k0 >= 0 && s[g.k0:g.k1] == key {
-				vals[n] = s[g.v0:g.v1]
-				n++
+				vals[len(b.spans)] = s[g.v0:g.v1]
+				b.spans = append(b.spans, span{g.v0, g.v1})
 				g.k0 = -1
 			}
 		}
-		b.groups = append(b.groups, group{key, a, n})
+		b.groups = append(b.groups, group{k0: k0, k1: k1, a: a, z: len(b.spans)})
 	}
+}
+
+// grouped reports whether group found a key named key in arena s.
+func (b *build) grouped(s, key string) bool {
+	for _, g := range b.groups {
+		if s[g.k0:g.k1] == key {
+			return true
+		}
+	}
+	return false
+}
+
+// has reports whether a field named key (canonical) was added; only
+// before group.
+func (b *build) has(key string) bool {
+	for _, f := range b.fields {
+		if string(b.buf[f.k0:f.k1]) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // arena returns buf as one fresh string.
@@ -128,7 +155,9 @@ func isTokenByte(c byte) bool {
 }
 
 // snapshot is what a plugin was given, kept apart from anything the plugin
-// can reach, so that write-back can tell what changed by comparing.
+// can reach, so that write-back can tell what changed by comparing. The
+// header part is offsets into the arena string, which nobody can change,
+// so taking it copies no pointers.
 type snapshot struct {
 	method, host, requestURI string
 	url                      url.URL
@@ -137,29 +166,48 @@ type snapshot struct {
 	contentLength            int64
 	body                     io.ReadCloser
 
-	header http.Header
-	keys   []string
-	ends   []int
-	vals   []string
+	arena  string
+	groups []group
+	spans  []span
 }
 
-// addHeader records key with a copy of vals.
-func (s *snapshot) addHeader(key string, vals []string) {
-	s.keys = append(s.keys, key)
-	s.vals = append(s.vals, vals...)
-	s.ends = append(s.ends, len(s.vals))
+// takeHeader records the header a plugin is given, from the build.
+func (s *snapshot) takeHeader(arena string, b *build) {
+	s.arena = arena
+	s.groups = append(s.groups[:0], b.groups...)
+	s.spans = append(s.spans[:0], b.spans...)
 }
 
 func (s *snapshot) reset() {
 	s.method, s.host, s.requestURI, s.statusText = "", "", "", ""
 	s.url = url.URL{}
 	s.status, s.contentLength, s.body = 0, 0, nil
-	s.header = nil
-	clear(s.keys)
-	s.keys = s.keys[:0]
-	s.ends = s.ends[:0]
-	clear(s.vals)
-	s.vals = s.vals[:0]
+	s.arena = ""
+	s.groups = s.groups[:0]
+	s.spans = s.spans[:0]
+}
+
+// unchanged reports whether cur holds exactly the values of g.
+func (s *snapshot) unchanged(cur []string, g group) bool {
+	if len(cur) != g.z-g.a {
+		return false
+	}
+	for i, sp := range s.spans[g.a:g.z] {
+		if cur[i] != s.arena[sp.v0:sp.v1] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasKey reports whether key was in the Header map the plugin was given.
+func (s *snapshot) hasKey(key string) bool {
+	for _, g := range s.groups {
+		if g.inMap && s.arena[g.k0:g.k1] == key {
+			return true
+		}
+	}
+	return false
 }
 
 // headerWriter is what fasthttp's RequestHeader and ResponseHeader share.
@@ -175,15 +223,17 @@ type headerWriter interface {
 // dedicated fields, so they are skipped as net/http's writers skip them.
 // scratch holds the new keys, sorted so the wire order is deterministic.
 func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(string) bool, scratch *[]string) {
-	found, a := 0, 0
-	for i, key := range s.keys {
-		old := s.vals[a:s.ends[i]]
-		a = s.ends[i]
+	found := 0
+	for _, g := range s.groups {
+		if !g.inMap {
+			continue
+		}
+		key := s.arena[g.k0:g.k1]
 		cur, ok := h[key]
 		if ok {
 			found++
 		}
-		if ok && slices.Equal(cur, old) || ignored(key) {
+		if ok && s.unchanged(cur, g) || ignored(key) {
 			continue
 		}
 		w.Del(key)
@@ -196,7 +246,7 @@ func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(strin
 	}
 	keys := (*scratch)[:0]
 	for key := range h {
-		if !slices.Contains(s.keys, key) && !ignored(key) && validKey(key) {
+		if !s.hasKey(key) && !ignored(key) && validKey(key) {
 			keys = append(keys, key)
 		}
 	}

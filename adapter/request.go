@@ -54,6 +54,11 @@ func (x *Exchange) convertRequest() {
 			b.addField(k, v)
 		}
 	}
+	if needsPragmaFix(b) {
+		// As net/http: "Pragma: no-cache" without Cache-Control means
+		// "Cache-Control: no-cache" (RFC 7234, Section 5.4).
+		b.addField([]byte("Cache-Control"), []byte("no-cache"))
+	}
 	s := b.arena()
 	vals := make([]string, len(b.fields))
 	b.group(s, vals)
@@ -63,8 +68,7 @@ func (x *Exchange) convertRequest() {
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.RemoteAddr = s[a0:a1]
 	r.Header = header(&x.reqHeader)
-	hostHeader := x.fillRequestHeader(r, vals)
-	fixPragmaCacheControl(r.Header)
+	hostHeader := x.fillRequestHeader(r, s, vals)
 
 	parseURI(&x.reqURL, r.RequestURI, r.Method)
 	r.URL = &x.reqURL
@@ -92,35 +96,32 @@ func (x *Exchange) convertRequest() {
 	if x.ctx.IsTLS() {
 		r.TLS = x.ctx.TLSConnectionState() // one allocation, TLS only
 	}
-	x.snapRequest()
+	x.snapRequest(s)
 }
 
 // fillRequestHeader puts the grouped header lines into r.Header and the
 // fields net/http keeps apart (Host, Transfer-Encoding, Trailer, and
 // Content-Length next to chunked), and returns the first Host value.
-func (x *Exchange) fillRequestHeader(r *http.Request, vals []string) (host string) {
-	chunked := false
-	for _, g := range x.b.groups {
-		if g.key == "Transfer-Encoding" {
-			chunked = true
-		}
-	}
+func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string) {
+	chunked := x.b.grouped(s, "Transfer-Encoding")
 	var trailer []string
-	for _, g := range x.b.groups {
-		v := vals[g.a:g.z:g.z]
+	for i := range x.b.groups {
+		g := &x.b.groups[i]
+		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
 		switch {
-		case g.key == "Host":
+		case key == "Host":
 			host = v[0]
-		case g.key == "Transfer-Encoding":
+		case key == "Transfer-Encoding":
 			// net/http accepts only "chunked" and spells it in lower case.
 			r.TransferEncoding = v[:1]
 			r.TransferEncoding[0] = "chunked"
-		case g.key == "Content-Length" && chunked:
+		case key == "Content-Length" && chunked:
 			// A chunked body has no length (RFC 9112, Section 6.3).
-		case g.key == "Trailer" && chunked:
+		case key == "Trailer" && chunked:
 			trailer = v
 		default:
-			r.Header[g.key] = v
+			r.Header[key] = v
+			g.inMap = true
 		}
 	}
 	if trailer != nil {
@@ -130,16 +131,13 @@ func (x *Exchange) fillRequestHeader(r *http.Request, vals []string) (host strin
 }
 
 // snapRequest records what the plugin is given, for ApplyRequest.
-func (x *Exchange) snapRequest() {
+func (x *Exchange) snapRequest(arena string) {
 	r, s := &x.req, &x.reqSnap
 	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
 	s.url = x.reqURL
 	s.contentLength = r.ContentLength
 	s.body = r.Body
-	s.header = r.Header
-	for k, v := range r.Header {
-		s.addHeader(k, v)
-	}
+	s.takeHeader(arena, &x.b)
 }
 
 // ApplyRequest writes what a plugin changed in Request() back into
@@ -239,14 +237,15 @@ func truncate(fr interface {
 	}
 }
 
-// fixPragmaCacheControl mirrors net/http: "Pragma: no-cache" without
-// Cache-Control means "Cache-Control: no-cache" (RFC 7234, Section 5.4).
-func fixPragmaCacheControl(h http.Header) {
-	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
-		if _, ok := h["Cache-Control"]; !ok {
-			h["Cache-Control"] = []string{"no-cache"}
+// needsPragmaFix reports "Pragma: no-cache" (as the first Pragma line)
+// without any Cache-Control, which net/http's server completes.
+func needsPragmaFix(b *build) bool {
+	for _, f := range b.fields {
+		if string(b.buf[f.k0:f.k1]) == "Pragma" {
+			return string(b.buf[f.v0:f.v1]) == "no-cache" && !b.has("Cache-Control")
 		}
 	}
+	return false
 }
 
 // shouldClose mirrors net/http's reading of Connection for requests.

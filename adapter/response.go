@@ -58,11 +58,8 @@ func (x *Exchange) convertResponse() {
 	r.Proto = s[p0:p1]
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.Header = header(&x.resHeader)
-	x.fillResponseHeader(r, vals)
-	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
-	if hasToken(r.Header["Connection"], "close") {
-		delete(r.Header, "Connection") // net/http's client keeps it in Close only
-	}
+	x.fillResponseHeader(r, s, vals)
+	r.Close = r.Close || shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
 	r.Request = req
 
 	r.ContentLength = int64(fr.Header.ContentLength())
@@ -84,43 +81,40 @@ func (x *Exchange) convertResponse() {
 		}
 		r.Body = &x.resBody
 	}
-	x.snapResponse()
+	x.snapResponse(s)
 }
 
 // fillResponseHeader puts the grouped header lines into r.Header, keeping
-// out what net/http's client keeps apart: Transfer-Encoding, and
-// Content-Length and Trailer next to chunked.
-func (x *Exchange) fillResponseHeader(r *http.Response, vals []string) {
-	chunked := false
-	for _, g := range x.b.groups {
-		if g.key == "Transfer-Encoding" {
-			chunked = true
-		}
-	}
-	for _, g := range x.b.groups {
-		v := vals[g.a:g.z:g.z]
+// out what net/http's client keeps apart: Transfer-Encoding, Content-Length
+// and Trailer next to chunked, and a Connection that says close (the
+// client reports it in Close only).
+func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) {
+	chunked := x.b.grouped(s, "Transfer-Encoding")
+	for i := range x.b.groups {
+		g := &x.b.groups[i]
+		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
 		switch {
-		case g.key == "Transfer-Encoding":
+		case key == "Transfer-Encoding":
 			r.TransferEncoding = v[:1]
 			r.TransferEncoding[0] = "chunked"
-		case g.key == "Content-Length" && chunked:
-		case g.key == "Trailer" && chunked:
+		case key == "Content-Length" && chunked:
+		case key == "Trailer" && chunked:
 			r.Trailer = trailerKeys(v)
+		case key == "Connection" && hasToken(v, "close"):
+			r.Close = true
 		default:
-			r.Header[g.key] = v
+			r.Header[key] = v
+			g.inMap = true
 		}
 	}
 }
 
-func (x *Exchange) snapResponse() {
+func (x *Exchange) snapResponse(arena string) {
 	r, s := &x.res, &x.resSnap
 	s.status, s.statusText = r.StatusCode, r.Status
 	s.contentLength = r.ContentLength
 	s.body = r.Body
-	s.header = r.Header
-	for k, v := range r.Header {
-		s.addHeader(k, v)
-	}
+	s.takeHeader(arena, &x.b)
 }
 
 // ApplyResponse writes what a plugin changed in Response() back into

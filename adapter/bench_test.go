@@ -1,0 +1,101 @@
+package adapter
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// benchCtx is a RequestCtx holding browserRequest and typicalResponse, as
+// the proxy has them when the response phase runs.
+func benchCtx(tb testing.TB) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	if err := req.Read(bufio.NewReader(strings.NewReader(browserRequest))); err != nil {
+		tb.Fatal(err)
+	}
+	ctx := new(fasthttp.RequestCtx)
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 51234}, nil)
+	if err := ctx.Response.Read(bufio.NewReader(strings.NewReader(typicalResponse))); err != nil {
+		tb.Fatal(err)
+	}
+	return ctx
+}
+
+// roundTrip is one request through both phases with one header set in
+// each, written back. The two Del calls put ctx back as it was so every
+// iteration does the same work; they are part of the measured cost.
+func roundTrip(ctx *fasthttp.RequestCtx) {
+	x := Acquire(ctx)
+	defer Release(x)
+	x.Request().Header.Set("X-Request-Id", "7f3a9c")
+	x.ApplyRequest()
+	x.Response().Header.Set("X-Served-By", "spillway")
+	x.ApplyResponse()
+	ctx.Request.Header.Del("X-Request-Id")
+	ctx.Response.Header.Del("X-Served-By")
+}
+
+// requestHalf is the request phase alone with one header set.
+func requestHalf(ctx *fasthttp.RequestCtx) {
+	x := Acquire(ctx)
+	defer Release(x)
+	x.Request().Header.Set("X-Request-Id", "7f3a9c")
+	x.ApplyRequest()
+	ctx.Request.Header.Del("X-Request-Id")
+}
+
+func BenchmarkAdapterRoundTrip(b *testing.B) {
+	ctx := benchCtx(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		roundTrip(ctx)
+	}
+}
+
+func BenchmarkAdapterRequestHalf(b *testing.B) {
+	ctx := benchCtx(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		requestHalf(ctx)
+	}
+}
+
+// BenchmarkAdapterRequestConvertOnly converts without a change, the same
+// work as fasthttpadaptor.ConvertRequest below.
+func BenchmarkAdapterRequestConvertOnly(b *testing.B) {
+	ctx := benchCtx(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		x := Acquire(ctx)
+		_ = x.Request()
+		Release(x)
+	}
+}
+
+// BenchmarkAdapterNoPlugin is the cost when no plugin asks for anything.
+func BenchmarkAdapterNoPlugin(b *testing.B) {
+	ctx := benchCtx(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		Release(Acquire(ctx))
+	}
+}
+
+// BenchmarkFasthttpadaptorConvertRequest is fasthttp's own converter on
+// the same request, with a new http.Request each time as its handler
+// adaptor uses it.
+func BenchmarkFasthttpadaptorConvertRequest(b *testing.B) {
+	ctx := benchCtx(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		var r http.Request
+		if err := fasthttpadaptor.ConvertRequest(ctx, &r, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
