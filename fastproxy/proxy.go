@@ -218,7 +218,9 @@ func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service
 		lc := &sc.Locations[i]
 		l := newLocation(lc)
 		svc.locations = append(svc.locations, l)
-		if l.pool, err = balancer.New(lc.Backends, balancer.OptionsFor(cfg, sc, lc)); err != nil {
+		bo := balancer.OptionsFor(cfg, sc, lc)
+		bo.Logger = p.log
+		if l.pool, err = balancer.New(lc.Backends, bo); err != nil {
 			svc.close()
 			return nil, fmt.Errorf("location %q: %w", lc.Path, err)
 		}
