@@ -19,10 +19,15 @@ import (
 //     the head starts (at accept for a new connection, at the first byte on
 //     a kept-alive one) and is not extended by progress, so a client that
 //     dribbles its head is cut off after client_header.
-//   - edgePhaseBody: the head is complete. Every Read re-arms client_read, so
-//     only a pause that long cuts the body.
-//   - edgePhaseIdle: the response is written and the connection waits for the
-//     next request for at most client_idle.
+//   - edgePhaseBody: the head is complete (the connection saw the blank line
+//     that ends it, or the handler started). Every Read re-arms
+//     client_read, so only a pause that long cuts the body.
+//   - edgePhaseIdle: the response is written (fasthttp's StateIdle) and the
+//     connection waits for the next request for at most client_idle.
+//
+// Writes re-arm client_write before every slice of at most edgeWriteSlice
+// bytes, whatever the phase. The wrapper sits above TLS so that it sees
+// the plaintext; TLS handshakes run under the head deadline.
 const (
 	edgePhaseHead = iota
 	edgePhaseBody
