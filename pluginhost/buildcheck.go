@@ -58,7 +58,7 @@ func checkBuild(file string, self *debug.BuildInfo) error {
 
 func mismatch(file, item, plugin, host string) error {
 	return fmt.Errorf("pluginhost: %s was built with %s %s, but this Spillway has %s; "+
-		"rebuild the plugin with the same versions (make plugins, or %s; a plugin in its own module requires the versions `go version -m` shows for Spillway)",
+		"rebuild the plugin to match (make plugins, or %s; a plugin in its own module requires the module versions `go version -m` shows for Spillway)",
 		file, item, plugin, host, buildCommand)
 }
 

@@ -39,6 +39,7 @@ func TestLoadRefusesBadPluginFilesNamingTheFile(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load succeeded; want an error (plugin_strict defaults to true)")
 			}
+			t.Log(err)
 			for _, want := range append([]string{file}, c.want...) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error lacks %q:\n%v", want, err)
