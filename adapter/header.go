@@ -13,7 +13,6 @@ import (
 // aliases buf itself, which is reused.
 type build struct {
 	buf    []byte
-	wire   []byte // fasthttp's serialized request header
 	fields []field
 	groups []group
 	spans  []span
@@ -69,11 +68,10 @@ func (b *build) group(s string, vals []string) {
 		if f.k0 < 0 {
 			continue
 		}
-		key, a := s[f.k0:f.k1], len(b.spans)
-		k0, k1 := f.k0, f.k1
+		k0, k1, a := f.k0, f.k1, len(b.spans)
 		for j := i; j < len(b.fields); j++ {
 			g := &b.fields[j]
-			if g.k0 >= 0 && s[g.k0:g.k1] == key {
+			if g.k0 >= 0 && g.k1-g.k0 == k1-k0 && s[g.k0:g.k1] == s[k0:k1] {
 				vals[len(b.spans)] = s[g.v0:g.v1]
 				b.spans = append(b.spans, span{g.v0, g.v1})
 				g.k0 = -1
@@ -115,12 +113,23 @@ func (b *build) arena() string {
 // canonicalize rewrites key in place the way textproto.CanonicalMIMEHeaderKey
 // does: a key holding a byte that is not a token character stays as it is.
 func canonicalize(key []byte) {
+	upper, ok := true, true
+	for _, c := range key {
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' || !isTokenByte(c) {
+			ok = false
+			break
+		}
+		upper = c == '-'
+	}
+	if ok {
+		return // fasthttp normalized it already, the common case
+	}
 	for _, c := range key {
 		if !isTokenByte(c) {
 			return
 		}
 	}
-	upper := true
+	upper = true
 	for i, c := range key {
 		if upper && 'a' <= c && c <= 'z' {
 			key[i] = c - ('a' - 'A')

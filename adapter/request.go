@@ -34,26 +34,15 @@ func (x *Exchange) Request() *http.Request {
 func (x *Exchange) convertRequest() {
 	fr, b := &x.ctx.Request, &x.b
 	b.reset()
-	m0, m1 := b.add(fr.Header.Method())
-	u0, u1 := b.add(fr.Header.RequestURI())
-	p0, p1 := b.add(fr.Header.Protocol())
+	// The arena is fasthttp's own serialization of the header, parsed in
+	// place, rather than its All iterator: All moves Cookie lines to the
+	// end of the header (it parses them), which would change the forwarded
+	// bytes, and it joins several Cookie lines into one.
+	b.buf = fr.Header.AppendBytes(b.buf)
+	m0, m1, u0, u1, p0, p1 := b.parseHead(&fr.Header)
 	a0 := len(b.buf)
 	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
 	a1 := len(b.buf)
-	// Header lines come from fasthttp's own serialization rather than its
-	// All iterator: All moves Cookie lines to the end of the header (it
-	// parses them), which would change the forwarded bytes, and it joins
-	// several Cookie lines into one.
-	b.wire = fr.Header.AppendBytes(b.wire[:0])
-	for rest := skipLine(b.wire); ; {
-		var k, v []byte
-		if k, v, rest = nextLine(rest); k == nil {
-			break
-		}
-		if !synthetic(&fr.Header, k, v) {
-			b.addField(k, v)
-		}
-	}
 	if needsPragmaFix(b) {
 		// As net/http: "Pragma: no-cache" without Cache-Control means
 		// "Cache-Control: no-cache" (RFC 7234, Section 5.4).
@@ -335,28 +324,37 @@ func rawHas(raw []byte, name string) bool {
 	return false
 }
 
-// skipLine returns b after its first CRLF-terminated line.
-func skipLine(b []byte) []byte {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[i+1:]
+// parseHead records the fields of the serialized request header in b.buf
+// (canonicalizing keys in place) and returns the offsets of the method,
+// target and protocol of its first line.
+func (b *build) parseHead(h *fasthttp.RequestHeader) (m0, m1, u0, u1, p0, p1 int) {
+	w := b.buf
+	end := bytes.IndexByte(w, '\n')
+	line := w[:end]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
 	}
-	return nil
-}
-
-// nextLine splits the first "Key: value" line off a serialized header;
-// k is nil at the empty line that ends it.
-func nextLine(b []byte) (k, v, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return nil, nil, nil
+	m1 = bytes.IndexByte(line, ' ')
+	p0 = bytes.LastIndexByte(line, ' ') + 1
+	u0, u1, p1 = m1+1, p0-1, len(line)
+	for i := end + 1; i < len(w) && w[i] != '\r' && w[i] != '\n'; {
+		j := i + bytes.IndexByte(w[i:], '\n')
+		c := i + bytes.IndexByte(w[i:j], ':')
+		if c < i {
+			break // fasthttp writes no such line
+		}
+		v0, v1 := c+1, j
+		for v0 < v1 && (w[v0] == ' ' || w[v0] == '\t') {
+			v0++
+		}
+		for v1 > v0 && (w[v1-1] == '\r' || w[v1-1] == ' ' || w[v1-1] == '\t') {
+			v1--
+		}
+		if !synthetic(h, w[i:c], w[v0:v1]) {
+			canonicalize(w[i:c])
+			b.fields = append(b.fields, field{i, c, v0, v1})
+		}
+		i = j + 1
 	}
-	line, rest := b[:i], b[i+1:]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	k, v, ok := bytes.Cut(line, []byte{':'})
-	if !ok {
-		return nil, nil, nil
-	}
-	return k, trimSpace(v), rest
+	return m0, m1, u0, u1, p0, p1
 }
