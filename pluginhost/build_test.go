@@ -91,9 +91,13 @@ func buildPlugin(name string) (string, error) {
 	args = append(args, "-o", out, pkg)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	// -mod=mod lets a separate module complete its go.mod from go.sum and
-	// the module cache; GOPROXY=off keeps the build off the network.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=-mod=mod -buildvcs=false", "GOPROXY=off")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOPROXY=off")
+	if dir != "." {
+		// -mod=mod lets a separate module complete its own go.mod from
+		// go.sum and the module cache; never used in Spillway's module,
+		// whose go.mod it would rewrite.
+		cmd.Env = append(cmd.Env, "GOFLAGS=-mod=mod -buildvcs=false")
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, b)
 	}
