@@ -20,6 +20,7 @@ func TestEdgeHandlerAllocatesNothing(t *testing.T) {
 		{"browser GET", edgeBrowserHead},
 		{"POST with a length", "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n"},
 		{"chunked POST head", "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"absolute-form GET", "GET http://a.test/up HTTP/1.1\r\nHost: a.test\r\n\r\n"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			ctx := edgeParsedCtx(t, tc.raw)

@@ -30,7 +30,7 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	if c := edgeConnOf(ctx.Conn()); c != nil {
 		c.beginBody()
 	}
-	if status, why := e.check(&ctx.Request.Header); status != 0 {
+	if status, why := e.check(&ctx.Request); status != 0 {
 		e.refuse(ctx, status, why, nil)
 		return
 	}
@@ -42,8 +42,12 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 }
 
 // check returns the status and reason a request head is refused with, or 0.
-func (e *edgeHandler) check(h *fasthttp.RequestHeader) (int, string) {
+func (e *edgeHandler) check(req *fasthttp.Request) (int, string) {
+	h := &req.Header
 	if why := edgeCheckFraming(h); why != "" {
+		return fasthttp.StatusBadRequest, string(why)
+	}
+	if why := edgeCheckTarget(req); why != "" {
 		return fasthttp.StatusBadRequest, string(why)
 	}
 	if n := e.set.maxBodyBytes; n > 0 && int64(h.ContentLength()) > n {
@@ -57,7 +61,7 @@ func (e *edgeHandler) check(h *fasthttp.RequestHeader) (int, string) {
 // head is already enough to refuse it (RFC 9110 section 10.1.1). fasthttp
 // then answers with the status and closes the connection.
 func (e *edgeHandler) expect(ctx *fasthttp.RequestCtx) int {
-	if status, _ := e.check(&ctx.Request.Header); status != 0 {
+	if status, _ := e.check(&ctx.Request); status != 0 {
 		return status
 	}
 	return fasthttp.StatusContinue

@@ -24,7 +24,11 @@ import (
 //     leaving the body on the wire to be read as the next request;
 //   - a space inside a header name ("X Y: z");
 //   - obs-fold (a line starting with SP or HTAB), which fasthttp joins;
-//   - a protocol other than HTTP/1.0 or HTTP/1.1 ("HTTP/9.1").
+//   - a protocol other than HTTP/1.0 or HTTP/1.1 ("HTTP/9.1");
+//   - an absolute-form target ("GET http://b.test/ HTTP/1.1") whose
+//     authority is not the Host header: RFC 9112 section 3.2.2 has the
+//     target win while routing and backends read Host, so like HAProxy the
+//     edge refuses the disagreement instead of picking one (edgeCheckTarget).
 //
 // The check reads the head fasthttp keeps as received
 // (RequestHeader.RawHeaders) and allocates nothing.
@@ -84,6 +88,26 @@ func edgeCheckFraming(h *fasthttp.RequestHeader) edgeFramingError {
 	}
 	return ""
 }
+
+// edgeCheckTarget refuses an absolute-form request-target whose authority
+// differs from the Host header (compared case-insensitively). Origin-form
+// targets, by far the most common, cost one byte comparison.
+func edgeCheckTarget(req *fasthttp.Request) edgeFramingError {
+	uri := req.Header.RequestURI()
+	if len(uri) == 0 || uri[0] == '/' || uri[0] == '*' {
+		return ""
+	}
+	if !bytes.Contains(uri, edgeSchemeSep) {
+		return "" // authority-form (CONNECT) or malformed: the proxy answers
+	}
+	if !bytes.EqualFold(req.URI().Host(), req.Header.Host()) {
+		return "absolute-form target and Host header disagree"
+	}
+	return ""
+}
+
+// edgeSchemeSep marks an absolute-form request-target.
+var edgeSchemeSep = []byte("://")
 
 // edgeIsToken reports whether b is a token (RFC 9110 section 5.6.2).
 func edgeIsToken(b []byte) bool {

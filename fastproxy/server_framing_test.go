@@ -53,6 +53,7 @@ func TestServerRefusesAmbiguousFraming(t *testing.T) {
 		{"bare CR in value", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\rb\r\n\r\n", 400},
 		{"obs-fold with space", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\r\n b\r\n\r\n", 400},
 		{"obs-fold with tab", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: a\r\n\tb\r\n\r\n", 400},
+		{"absolute-form target naming another host", "GET http://b.test/up HTTP/1.1\r\nHost: a.test\r\n\r\n", 400},
 		{"repeated host", "GET /up HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", 400},
 		{"missing host", "GET /up HTTP/1.1\r\n\r\n", 400},
 		{"head over max_header_bytes", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: " + strings.Repeat("a", 3000) + "\r\n\r\n", 431},
@@ -94,6 +95,7 @@ func TestServerForwardsWellFramedRequestOnce(t *testing.T) {
 		{"content-length", "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"},
 		{"chunked", "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3;ext=1\r\nllo\r\n0\r\nX-Trailer: t\r\n\r\n"},
 		{"empty chunked", "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"absolute-form target agreeing with Host", "POST http://A.test/up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
