@@ -10,7 +10,8 @@
 #   BENCH=regexp     -bench selection (default: both proxies, every setup)
 #   BENCH_OUT=dir    where the raw output is kept (default: a new temp dir)
 #
-# With the defaults a run takes about 4-6 minutes on 2 cores.
+# With the defaults a run takes about 6 minutes on 2 cores (each run of the
+# test binary about 55 s, whatever the load: -benchtime bounds wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
