@@ -212,7 +212,7 @@ func (s *snapshot) unchanged(cur []string, g group) bool {
 // hasKey reports whether key was in the Header map the plugin was given.
 func (s *snapshot) hasKey(key string) bool {
 	for _, g := range s.groups {
-		if g.inMap && s.arena[g.k0:g.k1] == key {
+		if g.inMap && g.k1-g.k0 == len(key) && s.arena[g.k0:g.k1] == key {
 			return true
 		}
 	}
@@ -253,9 +253,16 @@ func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(strin
 	if found == len(h) {
 		return
 	}
-	keys := (*scratch)[:0]
+	keys, added := (*scratch)[:0], len(h)-found
 	for key := range h {
-		if !s.hasKey(key) && !ignored(key) && validKey(key) {
+		if added == 0 {
+			break // every new key seen
+		}
+		if s.hasKey(key) {
+			continue
+		}
+		added--
+		if !ignored(key) && validKey(key) {
 			keys = append(keys, key)
 		}
 	}
