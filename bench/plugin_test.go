@@ -47,8 +47,9 @@ func terrasterHooks(h plugin.Handler) hooks {
 	}
 }
 
-// openSO loads soFile's New. The runtime opens a file once per process, so
-// this shares the instance pluginhost.Load opens.
+// openSO returns a handler from soFile's New. The runtime loads a file once
+// per process, so this is the very code pluginhost.Load runs for Spillway;
+// the handler itself is a new one.
 func openSO(tb testing.TB) plugin.Handler {
 	tb.Helper()
 	soDirectory(tb) // skips when not built
