@@ -3,6 +3,7 @@ package pluginhost_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -93,9 +94,18 @@ type reply struct {
 
 func (r *rig) do(t *testing.T, method, path string, header map[string]string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, r.url+path, nil)
+	got, err := r.try(method, path, header)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return got
+}
+
+// try is do for goroutines other than the test's, which may not call Fatal.
+func (r *rig) try(method, path string, header map[string]string) (reply, error) {
+	req, err := http.NewRequest(method, r.url+path, nil)
+	if err != nil {
+		return reply{}, err
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -103,14 +113,14 @@ func (r *rig) do(t *testing.T, method, path string, header map[string]string) re
 	start := time.Now()
 	resp, err := r.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
 	}
-	return reply{resp.StatusCode, resp.Header, string(b), time.Since(start)}
+	return reply{resp.StatusCode, resp.Header, string(b), time.Since(start)}, nil
 }
 
 func (r *rig) get(t *testing.T, path string) reply { return r.do(t, "GET", path, nil) }
