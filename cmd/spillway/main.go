@@ -5,6 +5,8 @@
 //	spillway -demo                 serve the embedded demo: two demo origins and the proxy on :8080
 //	spillway -version
 //
+// -cpuprofile FILE writes a CPU profile of the whole run, for go tool pprof.
+//
 // SIGTERM and SIGINT stop accepting, let in-flight requests finish within
 // shutdown_grace, run every plugin's Cleanup, and exit 0.
 package main
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		demo      = fs.Bool("demo", false, "serve the embedded demo configuration with its own demo origins")
 		showVer   = fs.Bool("version", false, "print the version and exit")
 		logFormat = fs.String("log-format", "", "log format: text or json (overrides log.format)")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -80,11 +84,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if _, err := maxprocs.Set(maxprocs.Logger(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) })); err != nil {
 		log.Warn("automaxprocs", "err", err)
 	}
+	if *cpuProf != "" {
+		stop, err := startCPUProfile(*cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "spillway: %v\n", err)
+			return 2
+		}
+		defer stop()
+	}
 	if err := serve(cfg, *demo, log, stdout); err != nil {
 		log.Error("spillway stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the whole run; the profile is complete once the
+// returned stop has run, at shutdown.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func load(file string, demo bool) (*configs.Config, []configs.Problem, error) {
