@@ -80,7 +80,8 @@ func (c *call) exec() {
 
 // workers hands calls to idle long-lived goroutines, starting one more only
 // when none is idle, so their number settles at the peak of concurrent
-// plugin calls (plus any stuck in plugins that never return).
+// plugin calls (plus any stuck in plugins that never return: Go cannot stop
+// a goroutine, so a plugin that hangs for ever keeps its worker).
 type workers struct {
 	jobs chan *call
 	quit chan struct{}

@@ -142,8 +142,10 @@ func origin(e *entry) string {
 // no Plugins to the proxy at all, which keeps its no-plugin path.
 func (h *Host) Len() int { return len(h.plugins) }
 
-// Close runs each plugin's Cleanup once, in chain order, logging errors,
-// and lets idle workers exit. It returns ctx's error if ctx ends first
+// Close runs each active plugin's Cleanup once, in chain order, logging
+// errors, and lets idle workers exit (a worker stuck in a plugin that
+// overran its budget exits when the plugin returns). Plugins disabled by
+// their settings were never configured and are not cleaned up. It returns ctx's error if ctx ends first
 // (the remaining Cleanups still run in the background), else the joined
 // Cleanup errors. Later calls return the first call's result.
 func (h *Host) Close(ctx context.Context) error {
