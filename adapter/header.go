@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"unsafe"
 )
 
 // build is the scratch of one conversion: fasthttp's bytes are copied into
@@ -16,6 +17,7 @@ type build struct {
 	fields []field
 	groups []group
 	spans  []span
+	sigs   []uint32 // key signatures, see repeats
 	keys   []string // new header keys found on write-back
 }
 
@@ -63,6 +65,15 @@ func (b *build) addField(k, v []byte) {
 // order they came, and records the groups in b.groups and the values'
 // offsets in b.spans. Keys are compared as strings, as a Header map would.
 func (b *build) group(s string, vals []string) {
+	if !b.repeats() {
+		// Every key comes once, the common case: one group per field.
+		for i, f := range b.fields {
+			vals[i] = s[f.v0:f.v1]
+			b.spans = append(b.spans, span{f.v0, f.v1})
+			b.groups = append(b.groups, group{k0: f.k0, k1: f.k1, a: i, z: i + 1})
+		}
+		return
+	}
 	for i := range b.fields {
 		f := &b.fields[i]
 		if f.k0 < 0 {
@@ -79,6 +90,29 @@ func (b *build) group(s string, vals []string) {
 		}
 		b.groups = append(b.groups, group{k0: k0, k1: k1, a: a, z: len(b.spans)})
 	}
+}
+
+// repeats reports whether some key comes more than once. Keys are first
+// compared by a signature of length and end bytes, so the usual request
+// with distinct keys costs a few integer comparisons per pair.
+func (b *build) repeats() bool {
+	sigs := b.sigs[:0]
+	for _, f := range b.fields {
+		k := b.buf[f.k0:f.k1]
+		sig := uint32(len(k)) << 16
+		if len(k) > 0 {
+			sig |= uint32(k[0])<<8 | uint32(k[len(k)-1])
+		}
+		for j, other := range sigs {
+			if other == sig && string(k) == string(b.buf[b.fields[j].k0:b.fields[j].k1]) {
+				b.sigs = sigs
+				return true
+			}
+		}
+		sigs = append(sigs, sig)
+	}
+	b.sigs = sigs
+	return false
 }
 
 // grouped reports whether group found a key named key in arena s.
@@ -211,12 +245,37 @@ func (s *snapshot) unchanged(cur []string, g group) bool {
 
 // hasKey reports whether key was in the Header map the plugin was given.
 func (s *snapshot) hasKey(key string) bool {
+	if off, ok := s.offset(key); ok {
+		// The map still holds the very key string the conversion put in
+		// (the usual case): find its group by offset, no byte comparison.
+		for _, g := range s.groups {
+			if g.k0 == off && g.k1-g.k0 == len(key) {
+				return g.inMap
+			}
+		}
+	}
 	for _, g := range s.groups {
 		if g.inMap && g.k1-g.k0 == len(key) && s.arena[g.k0:g.k1] == key {
 			return true
 		}
 	}
 	return false
+}
+
+// offset returns where key's bytes start in the arena, if key is a slice
+// of it. Go never moves heap objects, so comparing addresses is sound; a key
+// that merely equals an arena key but lives elsewhere is not found here and
+// goes through the byte comparison.
+func (s *snapshot) offset(key string) (int, bool) {
+	if key == "" || s.arena == "" {
+		return 0, false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(key)))
+	a := uintptr(unsafe.Pointer(unsafe.StringData(s.arena)))
+	if p < a || p >= a+uintptr(len(s.arena)) {
+		return 0, false
+	}
+	return int(p - a), true
 }
 
 // headerWriter is what fasthttp's RequestHeader and ResponseHeader share.
