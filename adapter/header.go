@@ -212,6 +212,7 @@ type snapshot struct {
 	arena  string
 	groups []group
 	spans  []span
+	marks  []uint8 // scratch of applyHeader
 }
 
 // takeHeader records the header a plugin is given, from the build.
@@ -243,25 +244,6 @@ func (s *snapshot) unchanged(cur []string, g group) bool {
 	return true
 }
 
-// hasKey reports whether key was in the Header map the plugin was given.
-func (s *snapshot) hasKey(key string) bool {
-	if off, ok := s.offset(key); ok {
-		// The map still holds the very key string the conversion put in
-		// (the usual case): find its group by offset, no byte comparison.
-		for _, g := range s.groups {
-			if g.k0 == off && g.k1-g.k0 == len(key) {
-				return g.inMap
-			}
-		}
-	}
-	for _, g := range s.groups {
-		if g.inMap && g.k1-g.k0 == len(key) && s.arena[g.k0:g.k1] == key {
-			return true
-		}
-	}
-	return false
-}
-
 // offset returns where key's bytes start in the arena, if key is a slice
 // of it. Go never moves heap objects, so comparing addresses is sound; a key
 // that merely equals an arena key but lives elsewhere is not found here and
@@ -290,39 +272,41 @@ type headerWriter interface {
 // which ignored returns true are framing or Host, which net/http takes from
 // dedicated fields, so they are skipped as net/http's writers skip them.
 // scratch holds the new keys, sorted so the wire order is deterministic.
+//
+// One pass over h finds everything: iterating a small map costs less than
+// looking each snapshot key up in it, and the keys are matched to the
+// snapshot by where their bytes live (see group).
 func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(string) bool, scratch *[]string) {
-	found := 0
-	for _, g := range s.groups {
-		if !g.inMap {
+	marks := s.marks[:0]
+	for range s.groups {
+		marks = append(marks, markMissing)
+	}
+	s.marks = marks
+	keys := (*scratch)[:0]
+	for key, cur := range h {
+		i := s.group(key)
+		switch {
+		case i < 0:
+			if !ignored(key) && validKey(key) {
+				keys = append(keys, key)
+			}
+		case s.unchanged(cur, s.groups[i]):
+			marks[i] = markSame
+		default:
+			marks[i] = markChanged
+		}
+	}
+	for i, g := range s.groups {
+		if !g.inMap || marks[i] == markSame {
 			continue
 		}
 		key := s.arena[g.k0:g.k1]
-		cur, ok := h[key]
-		if ok {
-			found++
-		}
-		if ok && s.unchanged(cur, g) || ignored(key) {
+		if ignored(key) {
 			continue
 		}
 		w.Del(key)
-		for _, v := range cur {
+		for _, v := range h[key] {
 			w.Add(key, sanitize(v))
-		}
-	}
-	if found == len(h) {
-		return
-	}
-	keys, added := (*scratch)[:0], len(h)-found
-	for key := range h {
-		if added == 0 {
-			break // every new key seen
-		}
-		if s.hasKey(key) {
-			continue
-		}
-		added--
-		if !ignored(key) && validKey(key) {
-			keys = append(keys, key)
 		}
 	}
 	slices.Sort(keys)
@@ -331,7 +315,37 @@ func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(strin
 			w.Add(key, sanitize(v))
 		}
 	}
-	*scratch = keys
+	clear(keys)
+	*scratch = keys[:0]
+}
+
+// Marks of snapshot groups during applyHeader.
+const (
+	markMissing uint8 = iota
+	markSame
+	markChanged
+)
+
+// group returns the index of the Header-map group named key, or -1.
+func (s *snapshot) group(key string) int {
+	if off, ok := s.offset(key); ok {
+		// The map still holds the very key string the conversion put in
+		// (the usual case): find its group by offset, no byte comparison.
+		for i, g := range s.groups {
+			if g.k0 == off && g.k1-g.k0 == len(key) {
+				if g.inMap {
+					return i
+				}
+				return -1
+			}
+		}
+	}
+	for i, g := range s.groups {
+		if g.inMap && g.k1-g.k0 == len(key) && s.arena[g.k0:g.k1] == key {
+			return i
+		}
+	}
+	return -1
 }
 
 func validKey(key string) bool {
