@@ -331,12 +331,19 @@ func (s *snapshot) group(key string) int {
 	if off, ok := s.offset(key); ok {
 		// The map still holds the very key string the conversion put in
 		// (the usual case): find its group by offset, no byte comparison.
-		for i, g := range s.groups {
-			if g.k0 == off && g.k1-g.k0 == len(key) {
-				if g.inMap {
-					return i
-				}
-				return -1
+		// Groups are in order of their key's first line, so by offset.
+		lo, hi := 0, len(s.groups)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if s.groups[m].k0 < off {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo < len(s.groups) {
+			if g := s.groups[lo]; g.k0 == off && g.k1-g.k0 == len(key) && g.inMap {
+				return lo
 			}
 		}
 	}
