@@ -156,3 +156,18 @@ func expect[T comparable](t *testing.T, what string, got, want T) {
 		t.Errorf("%s: got %#v, want %#v", what, got, want)
 	}
 }
+
+// Applying twice writes the same request: a replaced body is not read
+// again, a header is not added twice.
+func TestApplyRequestTwiceIsIdempotent(t *testing.T) {
+	ctx := benchCtx(t)
+	x := Acquire(ctx)
+	defer Release(x)
+	r := x.Request()
+	r.Header.Add("Accept", "text/plain")
+	r.Body, r.ContentLength = io.NopCloser(strings.NewReader("payload")), 7
+	x.ApplyRequest()
+	x.ApplyRequest()
+	expect(t, "body", string(ctx.Request.Body()), "payload")
+	expect(t, "Accept lines", len(ctx.Request.Header.PeekAll("Accept")), 2)
+}

@@ -165,6 +165,14 @@ func (x *Exchange) ApplyRequest() {
 		s.applyHeader(r.Header, &fr.Header, requestIgnored, &x.b.keys)
 	}
 	x.applyRequestBody()
+	// What is applied is the new baseline, so a second ApplyRequest does
+	// not read a replaced body twice (header write-back is idempotent).
+	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
+	if r.URL != nil {
+		s.url = *r.URL
+	}
+	s.body, s.contentLength = r.Body, r.ContentLength
+	x.reqBody.read = false
 }
 
 // applyRequestBody hands a replaced body to fasthttp in full, replays a

@@ -161,6 +161,10 @@ func (x *Exchange) ApplyResponse() {
 	case r.ContentLength != s.contentLength:
 		truncate(fr, r.ContentLength)
 	}
+	// What is applied is the new baseline (see ApplyRequest).
+	s.status, s.statusText = r.StatusCode, r.Status
+	s.body, s.contentLength = r.Body, r.ContentLength
+	x.resBody.read = false
 }
 
 func responseIgnored(key string) bool {
