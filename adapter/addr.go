@@ -1,9 +1,6 @@
 package adapter
 
-import (
-	"net"
-	"net/http"
-)
+import "net"
 
 // appendAddr appends addr as net.Addr.String would, without allocating
 // for TCP addresses.
@@ -38,12 +35,4 @@ func appendUint(b []byte, n uint) []byte {
 		}
 	}
 	return append(b, d[i:]...)
-}
-
-// header returns the pooled Header map in *h, making it on first use.
-func header(h *http.Header) http.Header {
-	if *h == nil {
-		*h = make(http.Header, 16)
-	}
-	return *h
 }

@@ -384,3 +384,11 @@ func sanitize(v string) string {
 	}
 	return v
 }
+
+// header returns the pooled Header map in *h, making it on first use.
+func header(h *http.Header) http.Header {
+	if *h == nil {
+		*h = make(http.Header, 16)
+	}
+	return *h
+}

@@ -38,6 +38,9 @@ func (x *Exchange) convertRequest() {
 	// place, rather than its All iterator: All moves Cookie lines to the
 	// end of the header (it parses them), which would change the forwarded
 	// bytes, and it joins several Cookie lines into one.
+	// The target is the header's, as the client sent it (net/http's view),
+	// not Request.RequestURI, which rebuilds it from the parsed and
+	// normalized URI and would rewrite the forwarded request line.
 	b.buf = fr.Header.AppendBytes(b.buf)
 	m0, m1, u0, u1, p0, p1 := b.parseHead(&fr.Header)
 	a0 := len(b.buf)
