@@ -30,6 +30,10 @@ type backend struct {
 	origins [][]byte
 }
 
+// backendReadBuffer is the read buffer of backend connections: large enough
+// that a 16 KiB answer arrives in one read rather than four.
+const backendReadBuffer = 32 << 10
+
 // newBackend builds b's HostClient from the pool and timeout settings.
 // Timeouts are idle timeouts enforced by idleConn, so a long transfer that
 // keeps moving is never cut.
@@ -55,8 +59,10 @@ func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc config
 		MaxIdleConnDuration: durationOr(cfg.ConnectionPool.IdleTimeout, 90*time.Second),
 		// Retries are the proxy's (on another backend, by its own rules).
 		MaxIdemponentCallAttempts: 1,
-		DisablePathNormalizing:    true,
-		NoDefaultUserAgentHeader:  true,
+		// One read takes a whole small answer (head and inline body).
+		ReadBufferSize:           backendReadBuffer,
+		DisablePathNormalizing:   true,
+		NoDefaultUserAgentHeader: true,
 	}
 	// Responses stream through streamTransport (stream.go), not fasthttp's
 	// StreamResponseBody, which allocates per response.

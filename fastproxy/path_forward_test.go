@@ -236,10 +236,14 @@ func TestRetryAfterPooledConnectionClosedByOneBackend(t *testing.T) {
 func TestBackendResponseTimeoutCutsStallsNotTransfers(t *testing.T) {
 	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		pause := 100 * time.Millisecond
-		if r.URL.Path == "/stall" {
+		if strings.HasPrefix(r.URL.Path, "/stall") {
 			pause = 2 * time.Second
 		}
-		w.Header().Set("Content-Length", "10")
+		if !strings.HasSuffix(r.URL.Path, "-chunked") {
+			// A sized body this small is read whole before the answer
+			// starts; without a size it streams.
+			w.Header().Set("Content-Length", "10")
+		}
 		for i := 0; i < 10; i++ {
 			io.WriteString(w, "x")
 			w.(http.Flusher).Flush()
@@ -261,11 +265,27 @@ func TestBackendResponseTimeoutCutsStallsNotTransfers(t *testing.T) {
 			t.Fatalf("status %d body %q", resp.StatusCode, body)
 		}
 	})
-	t.Run("stalled body is cut", func(t *testing.T) {
+	t.Run("moving streamed body longer than the timeout passes", func(t *testing.T) {
+		resp, body := pathDo(t, px, "GET", "h", "/moving-chunked", nil, nil)
+		if resp.StatusCode != 200 || body != "xxxxxxxxxx" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("stalled small body answers 504", func(t *testing.T) {
+		start := time.Now()
+		resp, body := pathDo(t, px, "GET", "h", "/stall", nil, nil)
+		if resp.StatusCode != 504 {
+			t.Fatalf("status %d body %q, want 504", resp.StatusCode, body)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("answered after %v, the stall is 2s and backend_response 400ms", d)
+		}
+	})
+	t.Run("stalled streamed body is cut", func(t *testing.T) {
 		// The head may still sit in the proxy's write buffer when the cut
 		// comes, so the client sees either a failed request or a short body.
 		start := time.Now()
-		resp, err := pathClient().Get("http://" + px.Addr + "/stall")
+		resp, err := pathClient().Get("http://" + px.Addr + "/stall-chunked")
 		var b []byte
 		if err == nil {
 			b, err = io.ReadAll(resp.Body)

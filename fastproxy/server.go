@@ -202,7 +202,11 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 
 		// A head larger than the read buffer fails with ErrSmallBuffer,
 		// answered 431, so the buffer is the head limit.
-		ReadBufferSize:     s.set.maxHeaderBytes,
+		ReadBufferSize: s.set.maxHeaderBytes,
+		// The client's answer (head and an inline body up to
+		// inlineBodyMax) leaves in one write; the default 4 KiB would
+		// split a 16 KiB answer into several.
+		WriteBufferSize:    edgeWriteBuffer,
 		MaxRequestBodySize: s.set.fasthttpBodyLimit(),
 		StreamRequestBody:  true,
 		// Pre-parsing multipart forms would buffer uploads in memory and

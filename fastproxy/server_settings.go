@@ -23,6 +23,9 @@ const (
 // of needing the whole buffer to drain within one client_write.
 const edgeWriteSlice = 64 << 10
 
+// edgeWriteBuffer is the buffer of writes to clients.
+const edgeWriteBuffer = 32 << 10
+
 // edgeSettings are one listener's timeouts and limits with defaults applied.
 // They are read by every connection of the port and never change.
 type edgeSettings struct {

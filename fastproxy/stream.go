@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -52,26 +53,44 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		return false, err
 	}
 
-	// The head is read into a response of our own, so its body stream can
-	// be handed to the server inside backendBody and released properly.
-	inner := fasthttp.AcquireResponse()
-	inner.StreamBody = true
-	inner.SkipBody = req.Header.IsHead()
 	br := hc.AcquireReader(conn)
-	if err = inner.ReadLimitBody(br, 0); err != nil {
-		fasthttp.ReleaseResponse(inner)
+	if err = readHead(&resp.Header, br); err != nil {
 		hc.ReleaseReader(br)
 		t.close(cc)
 		return false, err
 	}
-	inner.Header.CopyTo(&resp.Header)
-	keep := !req.ConnectionClose() && !inner.ConnectionClose()
-	size := inner.Header.ContentLength()
-	if !inner.IsBodyStream() || size == 0 {
-		fasthttp.ReleaseResponse(inner) // closes the empty stream
+	keep := !req.ConnectionClose() && !resp.Header.ConnectionClose()
+	size := resp.Header.ContentLength()
+	if req.Header.IsHead() || !bodyAllowed(resp.Header.StatusCode()) {
 		hc.ReleaseReader(br)
 		t.done(hc, cc, keep)
 		return false, nil
+	}
+	if size >= 0 && size <= inlineBodyMax {
+		// A small body is read whole, so the connection goes back to the
+		// pool at once and the server writes head and body to the client
+		// in one write.
+		err = resp.ReadBody(br, 0)
+		hc.ReleaseReader(br)
+		if err != nil {
+			t.close(cc)
+			return false, err
+		}
+		t.done(hc, cc, keep)
+		return false, nil
+	}
+
+	// A large or unsized body streams: a response of our own holds its
+	// stream, handed to the server inside backendBody and released when
+	// the server has written it.
+	inner := fasthttp.AcquireResponse()
+	resp.Header.CopyTo(&inner.Header)
+	inner.StreamBody = true
+	if err = inner.ReadBody(br, 0); err != nil {
+		fasthttp.ReleaseResponse(inner)
+		hc.ReleaseReader(br)
+		t.close(cc)
+		return false, err
 	}
 	if size == -2 {
 		// No length and not chunked: the body ends when the backend
@@ -88,6 +107,37 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	b.hc, b.cc, b.br, b.inner, b.keep, b.left, b.eof = hc, cc, br, inner, keep, int64(size), false
 	resp.SetBodyStream(b, size)
 	return false, nil
+}
+
+// inlineBodyMax is the largest Content-Length body read whole instead of
+// streamed. It bounds the memory a request can pin (like nginx's
+// proxy_buffers) while sparing small answers the per-chunk copying and
+// writes of a stream.
+const inlineBodyMax = 64 << 10
+
+// readHead reads a response head into h, skipping interim 1xx answers
+// (other than 101) as fasthttp's Response.Read does.
+func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	for n := 0; ; n++ {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		code := h.StatusCode()
+		if code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
+			return nil
+		}
+		if n >= 100 {
+			return errTooManyInterim
+		}
+	}
+}
+
+var errTooManyInterim = errors.New("backend sent too many 1xx interim responses")
+
+// bodyAllowed reports whether a response with this status may carry a
+// body (RFC 9110 §6.4.1).
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != fasthttp.StatusNoContent && code != fasthttp.StatusNotModified
 }
 
 // done returns a connection to the pool, or closes it when it cannot be
