@@ -46,6 +46,10 @@ func (x *Exchange) convertRequest() {
 	a0 := len(b.buf)
 	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
 	a1 := len(b.buf)
+	if len(fr.Header.UserAgent()) == 0 && rawHas(fr.Header.RawHeaders(), "user-agent", "") {
+		// fasthttp keeps an empty User-Agent line but does not write it.
+		b.addField([]byte("User-Agent"), nil)
+	}
 	if needsPragmaFix(b) {
 		// As net/http: "Pragma: no-cache" without Cache-Control means
 		// "Cache-Control: no-cache" (RFC 7234, Section 5.4).
@@ -309,18 +313,18 @@ func trailerKeys(vals []string) http.Header {
 func synthetic(h *fasthttp.RequestHeader, k, v []byte) bool {
 	switch {
 	case string(k) == "Content-Type" && string(v) == "application/octet-stream":
-		return !rawHas(h.RawHeaders(), "content-type")
+		return !rawHas(h.RawHeaders(), "content-type", "")
 	case string(k) == "Content-Length" && string(v) == "0":
-		return !rawHas(h.RawHeaders(), "content-length")
+		return !rawHas(h.RawHeaders(), "content-length", "")
 	case string(k) == "Connection" && string(v) == "close":
-		return !rawHas(h.RawHeaders(), "connection")
+		return !rawHas(h.RawHeaders(), "connection", "close")
 	}
 	return false
 }
 
 // rawHas reports whether the raw header block holds a line named name
-// (lower case).
-func rawHas(raw []byte, name string) bool {
+// (lower case) whose value lists token, or any such line if token is "".
+func rawHas(raw []byte, name, token string) bool {
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -328,7 +332,9 @@ func rawHas(raw []byte, name string) bool {
 		} else {
 			raw = nil
 		}
-		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && strings.EqualFold(string(trimSpace(k)), name) {
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if ok && strings.EqualFold(string(trimSpace(k)), name) &&
+			(token == "" || hasToken([]string{string(v)}, token)) {
 			return true
 		}
 	}
