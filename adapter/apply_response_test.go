@@ -29,6 +29,9 @@ func TestApplyResponseWritesBackPluginChanges(t *testing.T) {
 		{"status text", repeated, func(r *http.Response) { r.StatusCode, r.Status = 299, "299 Custom Thing" }, func(t *testing.T, res *http.Response, body string) {
 			expect(t, "Status", res.Status, "299 Custom Thing")
 		}},
+		{"invalid status ignored", repeated, func(r *http.Response) { r.StatusCode = 0 }, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Status", res.Status, "200 OK")
+		}},
 		{"header set", repeated, func(r *http.Response) { r.Header.Set("Strict-Transport-Security", "max-age=63072000") }, func(t *testing.T, res *http.Response, body string) {
 			expect(t, "HSTS", res.Header.Get("Strict-Transport-Security"), "max-age=63072000")
 		}},

@@ -118,7 +118,8 @@ func (x *Exchange) snapResponse(arena string) {
 }
 
 // ApplyResponse writes what a plugin changed in Response() back into
-// ctx.Response: StatusCode and Status, Header lines, and Body or
+// ctx.Response: StatusCode (100-999; others are ignored) and Status, Header
+// lines, and Body or
 // ContentLength. A replaced Body is read in full here and closed, and its
 // length becomes Content-Length; a streamed body the plugin read part of is
 // read to the end and sent buffered. Unchanged parts are not touched. It
@@ -130,7 +131,8 @@ func (x *Exchange) ApplyResponse() {
 		return
 	}
 	r, s, fr := &x.res, &x.resSnap, &x.ctx.Response
-	if r.StatusCode != s.status {
+	if r.StatusCode != s.status && r.StatusCode >= 100 && r.StatusCode <= 999 {
+		// Codes net/http's WriteHeader would refuse (it panics) are ignored.
 		fr.SetStatusCode(r.StatusCode)
 		if r.Status == s.statusText {
 			fr.Header.SetStatusMessage(nil) // fasthttp writes the standard text
