@@ -92,26 +92,31 @@ func (b *build) group(s string, vals []string) {
 	}
 }
 
-// repeats reports whether some key comes more than once. Keys are first
-// compared by a signature of length and end bytes, so the usual request
-// with distinct keys costs a few integer comparisons per pair.
+// repeats reports whether some key comes more than once. A key's
+// signature (length and end bytes) is looked up in a 256-bit set first, so
+// the usual request with distinct keys costs one bit test per key; only a
+// signature seen before leads to comparing bytes.
 func (b *build) repeats() bool {
+	var seen [4]uint64
 	sigs := b.sigs[:0]
+	defer func() { b.sigs = sigs }()
 	for _, f := range b.fields {
 		k := b.buf[f.k0:f.k1]
 		sig := uint32(len(k)) << 16
 		if len(k) > 0 {
 			sig |= uint32(k[0])<<8 | uint32(k[len(k)-1])
 		}
-		for j, other := range sigs {
-			if other == sig && string(k) == string(b.buf[b.fields[j].k0:b.fields[j].k1]) {
-				b.sigs = sigs
-				return true
+		bit := (sig * 2654435761) >> 24 // Fibonacci hashing to 0..255
+		if seen[bit>>6]&(1<<(bit&63)) != 0 {
+			for j, other := range sigs {
+				if other == sig && string(k) == string(b.buf[b.fields[j].k0:b.fields[j].k1]) {
+					return true
+				}
 			}
 		}
+		seen[bit>>6] |= 1 << (bit & 63)
 		sigs = append(sigs, sig)
 	}
-	b.sigs = sigs
 	return false
 }
 
