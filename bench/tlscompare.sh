@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# bench/tlscompare.sh: Spillway terminating TLS next to nginx terminating TLS
+# with the same certificate, each on one core (issue 7, "Speed").
+#
+# Run from anywhere in the checkout:   bench/tlscompare.sh [options]
+#   -d SECONDS   length of each measured wrk run, after a 1 s warm-up (default 6)
+#   -c CONNS     wrk's keep-alive connections (default 64)
+#   -r ROUNDS    rounds; each proxy runs once per round, in turn; medians are kept (default 3)
+#   -k KEY       certificate key: ec (P-256, default) or rsa (2048 bits)
+#   -a           also measure plain HTTP through the same processes (the cost of TLS)
+#   -x NAME      skip a proxy: nginx or spillway
+#   -o FILE      also write the table as TSV to FILE
+#   -p DIR       run Spillway with -cpuprofile, one DIR/spillway-rN.pprof per round
+#                (profiling costs CPU: figures of such a run are not for comparison)
+#
+# Layout, as in the shared rig (../shared/rig/compare.sh): the proxy under
+# test is pinned to CPU 0 (nginx: one worker; Spillway: GOMAXPROCS=1); wrk
+# and the two nginx origins share CPU 1. Both proxies use one self-signed
+# certificate made here with openssl, TLS 1.2 and 1.3 enabled; the version
+# and cipher each one negotiates with an OpenSSL client (wrk's library) are
+# printed, so a difference in cipher cannot hide in the figures.
+#
+# For each proxy and path (/ answers 12 bytes, /big 16 KiB) it prints the
+# medians over rounds of req/s, p99 latency, and the proxy's own CPU time
+# per request (user+sys from /proc/PID/stat over the measured run, divided
+# by the requests wrk counted), with the ratios to nginx. cpu_us/req is the
+# steadiest figure on a shared machine; its min-max over rounds is shown.
+# A row marked BAD saw non-2xx answers or socket errors.
+#
+# Ports (environment): ORIGIN_PORTS="19301 19302" NGINX_PORT=19343
+# SPILLWAY_PORT=19344, and with -a NGINX_PLAIN_PORT=19381 SPILLWAY_PLAIN_PORT=19382;
+# not the rig's, so both can run at once (though not usefully).
+# Everything it starts is stopped when it ends.
+set -euo pipefail
+
+dur=6 conns=64 rounds=3 keytype=ec plain=0 skip="" tsv="" profdir=""
+while getopts "d:c:r:k:ax:o:p:" o; do
+	case $o in
+	d) dur=$OPTARG ;; c) conns=$OPTARG ;; r) rounds=$OPTARG ;; k) keytype=$OPTARG ;;
+	a) plain=1 ;; x) skip=$OPTARG ;; o) tsv=$OPTARG ;;
+	p) mkdir -p "$OPTARG" && profdir=$(realpath "$OPTARG") ;;
+	*) sed -n '4,14p' "$0"; exit 2 ;;
+	esac
+done
+[[ $keytype == ec || $keytype == rsa ]] || { echo "-k: ec or rsa" >&2; exit 2; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+read -r origin1 origin2 <<<"${ORIGIN_PORTS:-19301 19302}"
+nginx_port=${NGINX_PORT:-19343} spill_port=${SPILLWAY_PORT:-19344}
+nginx_plain=${NGINX_PLAIN_PORT:-19381} spill_plain=${SPILLWAY_PLAIN_PORT:-19382}
+hz=$(getconf CLK_TCK)
+
+need=()
+for t in wrk nginx openssl taskset curl; do command -v "$t" >/dev/null || need+=("$t"); done
+if ((${#need[@]})); then
+	echo "installing: ${need[*]}" >&2
+	need=("${need[@]/taskset/util-linux}")
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
+fi
+if (($(nproc) < 2)); then
+	echo "tlscompare needs 2 CPUs: one for the proxy, one for wrk and the origins" >&2
+	exit 1
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$origin1" "$origin2" "$nginx_port" "$spill_port" "$nginx_plain" "$spill_plain"; do
+	if port_open "$p"; then
+		echo "port $p is in use; see the port variables in $0" >&2
+		exit 1
+	fi
+done
+
+dir=$(mktemp -d /tmp/tlscompare.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+# nginx's worker may run as another user: it must reach the body file.
+chmod 755 "$dir"
+mkdir -p "$dir/body" "$dir/pbody"
+head -c 16384 /dev/urandom >"$dir/16k.bin" && chmod 644 "$dir/16k.bin"
+
+# One certificate for both proxies. wrk does not verify it; the names are
+# there so that curl --cacert could.
+case $keytype in
+ec) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
+rsa) newkey=(-newkey rsa:2048) ;;
+esac
+openssl req -x509 "${newkey[@]}" -nodes -days 2 -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+
+fill() { # TEMPLATE -> stdout with the placeholders replaced
+	sed -e "s#DIR#$dir#g" -e "s#ORIGIN1#$origin1#g" -e "s#ORIGIN2#$origin2#g" \
+		-e "s#NGINX_TLS#$nginx_port#g" -e "s#NGINX_PLAIN#$nginx_plain#g" "$1"
+}
+fill "$here/tls/origin-nginx.conf" >"$dir/origin-nginx.conf"
+fill "$here/tls/nginx-tls.conf" >"$dir/nginx-tls.conf"
+((plain)) && sed -i 's/#PLAIN //' "$dir/nginx-tls.conf"
+
+# Spillway: one TLS service in front of the same two origins, certificate
+# paths relative to the configuration file; with -a a plain service too.
+spill_service() { # NAME PORT [TLS]
+	cat <<EOF
+  - name: $1
+    port: $2
+EOF
+	if [[ ${3:-} == tls ]]; then
+		echo "    tls: {enabled: true, cert_file: cert.pem, key_file: key.pem}"
+	fi
+	cat <<EOF
+    locations:
+      - path: /
+        lb_policy: round-robin
+        backends:
+          - url: http://127.0.0.1:$origin1
+          - url: http://127.0.0.1:$origin2
+EOF
+}
+{
+	echo "plugin_directory: \"$dir/noplugins\""
+	echo "services:"
+	spill_service tls "$spill_port" tls
+	if ((plain)); then spill_service plain "$spill_plain"; fi
+} >"$dir/spillway.yaml"
+mkdir -p "$dir/noplugins"
+
+wait_port() { # PORT LOG
+	for _ in $(seq 100); do port_open "$1" && return 0; sleep 0.1; done
+	echo "port $1 never opened; log:" >&2
+	cat "$2" >&2 || true
+	return 1
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+taskset -c 1 nginx -c "$dir/origin-nginx.conf" &
+pids+=($!)
+wait_port "$origin1" "$dir/origin.err"
+
+if [[ $skip != spillway ]]; then
+	echo "building spillway" >&2
+	(cd "$root" && CGO_ENABLED=1 go build -o "$dir/spillway" ./cmd/spillway)
+	"$dir/spillway" -check -config "$dir/spillway.yaml" >/dev/null
+fi
+
+# start NAME ROUND -> sets cur (the process started), worker (the one whose
+# CPU is counted), tls_port and plain_port.
+start() {
+	case $1 in
+	nginx)
+		taskset -c 0 nginx -c "$dir/nginx-tls.conf" &
+		cur=$!
+		pids+=("$cur")
+		tls_port=$nginx_port plain_port=$nginx_plain
+		wait_port "$tls_port" "$dir/nginx-tls.err"
+		worker=$(pgrep -P "$cur" | head -1) ;;
+	spillway)
+		local prof=()
+		[[ -n $profdir ]] && prof=(-cpuprofile "$profdir/spillway-r$2.pprof")
+		(cd "$dir" && GOMAXPROCS=1 exec taskset -c 0 ./spillway -config spillway.yaml "${prof[@]}") \
+			>>"$dir/spillway.log" 2>&1 &
+		cur=$!
+		pids+=("$cur")
+		tls_port=$spill_port plain_port=$spill_plain
+		wait_port "$tls_port" "$dir/spillway.log"
+		worker=$cur ;;
+	esac
+}
+stop() {
+	kill "$cur" 2>/dev/null || true
+	wait "$cur" 2>/dev/null || true
+	# Forget it, so that the exit trap never signals a recycled PID.
+	local keep=() p
+	for p in "${pids[@]}"; do [[ $p != "$cur" ]] && keep+=("$p"); done
+	pids=("${keep[@]}")
+	sleep 0.3
+}
+
+# check URL: the bodies must be the origins' before anything is measured.
+check() {
+	local n
+	n=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code} %{size_download}' "$1/") || true
+	[[ $n == "200 12" ]] || { echo "$1/ answered '$n', want '200 12'" >&2; return 1; }
+	n=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code} %{size_download}' "$1/big") || true
+	[[ $n == "200 16384" ]] || { echo "$1/big answered '$n', want '200 16384'" >&2; return 1; }
+}
+
+# negotiated PORT -> "TLSv1.3 TLS_AES_128_GCM_SHA256", as an OpenSSL client sees it.
+negotiated() {
+	openssl s_client -connect "127.0.0.1:$1" -servername localhost </dev/null 2>/dev/null |
+		awk '/^New, /{gsub(",", ""); print $2, $5; exit}'
+}
+
+measure() { # URL -> "rps p99ms us_per_req note"
+	taskset -c 1 wrk -t1 -c"$conns" -d1s "$1" >/dev/null 2>&1 || true # warm-up
+	local t0 t1 out rps reqs p99 note=ok
+	t0=$(ticks "$worker")
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency "$1" 2>&1)
+	t1=$(ticks "$worker")
+	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+	reqs=$(awk '/requests in/{print $1}' <<<"$out")
+	p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
+	grep -qE "Non-2xx|Socket errors" <<<"$out" && note=BAD
+	echo "${rps:-0} ${p99:-0} $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" 'BEGIN{if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print 0}') $note"
+}
+
+names=()
+for n in nginx spillway; do [[ $n != "$skip" ]] && names+=("$n"); done
+declare -A res proto
+for r in $(seq "$rounds"); do
+	for n in "${names[@]}"; do
+		start "$n" "$r"
+		check "https://127.0.0.1:$tls_port"
+		[[ -z ${proto[$n]:-} ]] && proto[$n]=$(negotiated "$tls_port")
+		for path in / /big; do
+			res[$n-tls,$path]+="$(measure "https://127.0.0.1:$tls_port$path");"
+		done
+		if ((plain)); then
+			check "http://127.0.0.1:$plain_port"
+			for path in / /big; do
+				res[$n-http,$path]+="$(measure "http://127.0.0.1:$plain_port$path");"
+			done
+		fi
+		stop
+	done
+done
+
+# col FIELD: the median of one whitespace-separated field over the rounds.
+col() { tr ';' '\n' | sed '/^$/d' | awk -v f="$1" '{print $f}' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+span() { tr ';' '\n' | sed '/^$/d' | awk -v f="$1" 'NR==1||$f<lo{lo=$f} NR==1||$f>hi{hi=$f} END{printf "%s-%s", lo, hi}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')  $(nproc) CPUs, $(uname -r), $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+echo "# ${rounds} rounds x ${dur}s, wrk -t1 -c$conns, key $keytype; negotiated:$(for n in "${names[@]}"; do printf ' %s %s;' "$n" "${proto[$n]:-?}"; done)"
+printf "%-14s %-5s %9s %8s %10s %12s %8s %8s %s\n" proxy path req/s p99_ms cpu_us/req cpu_range rps/ngx cpu/ngx note
+[[ -n $tsv ]] && printf "proxy\tpath\treq_s\tp99_ms\tcpu_us_per_req\tcpu_range\trps_vs_nginx\tcpu_vs_nginx\tnote\n" >"$tsv"
+kinds=(tls)
+((plain)) && kinds+=(http)
+for kind in "${kinds[@]}"; do
+	for path in / /big; do
+		base_rps=$(col 1 <<<"${res[nginx-$kind,$path]:-}")
+		base_cpu=$(col 3 <<<"${res[nginx-$kind,$path]:-}")
+		for n in "${names[@]}"; do
+			k=$n-$kind,$path
+			[[ -z ${res[$k]:-} ]] && continue
+			rps=$(col 1 <<<"${res[$k]}") p99=$(col 2 <<<"${res[$k]}") cpu=$(col 3 <<<"${res[$k]}")
+			note=ok
+			grep -q BAD <<<"${res[$k]}" && note=BAD
+			row=("$n-$kind" "$path" "$(printf %.0f "$rps")" "$p99" "$cpu" "$(span 3 <<<"${res[$k]}")" \
+				"$(ratio "$rps" "${base_rps:-0}")" "$(ratio "$cpu" "${base_cpu:-0}")" "$note")
+			printf "%-14s %-5s %9s %8s %10s %12s %8s %8s %s\n" "${row[@]}"
+			if [[ -n $tsv ]]; then (IFS=$'\t'; echo "${row[*]}") >>"$tsv"; fi
+		done
+	done
+done
