@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/valyala/fasthttp"
 )
 
 // Header names the proxy reads or writes on every request, kept as []byte
@@ -46,28 +47,82 @@ type headerEditor interface {
 	DelBytes(key []byte)
 }
 
-// stripHopByHop removes the hop-by-hop headers from h: first every header
-// named in Connection, then the fixed list. It runs before any plugin,
-// middleware or header rule, so a client cannot use Connection to delete
-// headers the proxy adds afterwards (X-Forwarded-For and the like).
-func stripHopByHop(h headerEditor) {
-	// The value is a view into h; deleting other headers moves entries but
-	// never overwrites their bytes, and Connection itself goes last.
-	conn := h.Peek("Connection")
-	for len(conn) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
+// stripRequestHopByHop removes the hop-by-hop headers of a client request.
+// It runs before any plugin, middleware or header rule, so a client cannot
+// use Connection to delete headers the proxy adds afterwards
+// (X-Forwarded-For and the like).
+func stripRequestHopByHop(h *fasthttp.RequestHeader) {
+	raw := h.RawHeaders()
+	if len(raw) == 0 {
+		// Not parsed from the wire: look for everything.
+		stripHopByHop(h, 1<<len(hopByHop)-1)
+		return
+	}
+	// Most requests carry none of these headers; one pass over the head
+	// as received finds out without fasthttp's per-name lookups.
+	var present uint16
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
 		} else {
-			tok, conn = conn, nil
+			raw = nil
 		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 && !bytes.EqualFold(tok, hdrConnection) {
-			h.DelBytes(tok)
+		if c := bytes.IndexByte(line, ':'); c > 0 {
+			present |= hopByHopBit(line[:c])
 		}
 	}
-	for _, k := range hopByHop {
-		h.DelBytes(k)
+	stripHopByHop(h, present)
+}
+
+// stripResponseHopByHop removes the hop-by-hop headers of a backend response.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	var present uint16
+	for k := range h.All() {
+		present |= hopByHopBit(k)
+	}
+	stripHopByHop(h, present)
+}
+
+// hopByHopBit returns the bit of the hopByHop entry named key (in any
+// case), or 0.
+func hopByHopBit(key []byte) uint16 {
+	for i, k := range hopByHop {
+		if len(k) == len(key) && bytes.EqualFold(k, key) {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// stripHopByHop removes from h every header named in Connection, then the
+// entries of hopByHop whose bits are set in present.
+func stripHopByHop(h headerEditor, present uint16) {
+	if present == 0 {
+		return
+	}
+	if present&hopByHopBit(hdrConnection) != 0 {
+		// The value is a view into h; deleting other headers moves
+		// entries but never overwrites their bytes, and Connection itself
+		// goes last.
+		conn := h.Peek("Connection")
+		for len(conn) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(conn, ','); i >= 0 {
+				tok, conn = conn[:i], conn[i+1:]
+			} else {
+				tok, conn = conn, nil
+			}
+			tok = bytes.TrimSpace(tok)
+			if len(tok) > 0 && !bytes.EqualFold(tok, hdrConnection) {
+				h.DelBytes(tok)
+			}
+		}
+	}
+	for i, k := range hopByHop {
+		if present&(1<<i) != 0 {
+			h.DelBytes(k)
+		}
 	}
 }
 

@@ -84,7 +84,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	if req.Header.ConnectionClose() {
 		defer ctx.SetConnectionClose()
 	}
-	stripHopByHop(&req.Header)
+	stripRequestHopByHop(&req.Header)
 	peer := peerAddr(ctx)
 	client := p.trusted.clientAddr(peer, req.Header.PeekBytes(hdrXForwardedFor))
 	if svc.mw != nil && svc.mw.Request(ctx, client) {
@@ -112,7 +112,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	stripHopByHop(&ctx.Response.Header)
+	stripResponseHopByHop(&ctx.Response.Header)
 	loc.rewriteLocation(ctx, loc.backends[b.Index], sc)
 	applyHeaderRules(&ctx.Response.Header, svc.headers.removeResponse, svc.headers.setResponse)
 	if x != nil {
