@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -17,8 +16,9 @@ import (
 //
 //   - edgePhaseHead: a request head is being read. The deadline is fixed when
 //     the head starts (at accept for a new connection, at the first byte on
-//     a kept-alive one) and is not extended by progress, so a client that
-//     dribbles its head is cut off after client_header.
+//     a kept-alive one, unless that read brought the whole head) and is not
+//     extended by progress, so a client that dribbles its head is cut off
+//     after client_header.
 //   - edgePhaseBody: the head is complete (the connection saw the blank line
 //     that ends it, or the handler started). Every Read re-arms
 //     client_read, so only a pause that long cuts the body.
@@ -26,7 +26,8 @@ import (
 //     connection waits for the next request for at most client_idle.
 //
 // Writes re-arm client_write before every slice of at most edgeWriteSlice
-// bytes, whatever the phase. The wrapper sits above TLS so that it sees
+// bytes, whatever the phase. Re-arming goes through connDeadline
+// (conn_clock.go), which skips deadlines that are still good. The wrapper sits above TLS so that it sees
 // the plaintext; TLS handshakes run under the head deadline.
 const (
 	edgePhaseHead = iota
@@ -48,9 +49,9 @@ type edgeConn struct {
 	set *edgeSettings
 	reg *edgeConnRegistry
 
-	phase int
-	armed bool // the idle deadline is set for this idle period
-	match int  // bytes of edgeHeadEnd matched at the end of what was read so far
+	phase  int
+	match  int // bytes of edgeHeadEnd matched at the end of what was read so far
+	rd, wd connDeadline
 
 	closeOnce sync.Once
 	closeErr  error
@@ -73,13 +74,13 @@ func (c *edgeTLSConn) ConnectionState() tls.ConnectionState { return c.tls.Conne
 
 // Read reads from the client, arming the deadline of the current phase.
 func (c *edgeConn) Read(p []byte) (int, error) {
-	switch c.phase {
-	case edgePhaseBody:
-		c.Conn.SetReadDeadline(time.Now().Add(c.set.read)) //nolint:errcheck // a closed conn fails the Read below
-	case edgePhaseIdle:
-		if !c.armed {
-			c.Conn.SetReadDeadline(time.Now().Add(c.set.idle)) //nolint:errcheck
-			c.armed = true
+	timeout := c.set.read
+	if c.phase == edgePhaseIdle {
+		timeout = c.set.idle
+	}
+	if c.phase != edgePhaseHead {
+		if t, ok := c.rd.due(timeout); ok {
+			c.Conn.SetReadDeadline(t) //nolint:errcheck // a closed conn fails the Read below
 		}
 	}
 	n, err := c.Conn.Read(p)
@@ -87,10 +88,15 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if c.phase == edgePhaseIdle {
-		// The first byte of the next request: its head has client_header
-		// from now.
 		c.phase, c.match = edgePhaseHead, 0
-		c.Conn.SetReadDeadline(time.Now().Add(c.set.header)) //nolint:errcheck
+		if !c.scanHeadEnd(p[:n]) {
+			// The head of the next request did not come whole: the rest
+			// has client_header from its first byte.
+			c.Conn.SetReadDeadline(c.rd.exact(c.set.header)) //nolint:errcheck
+			return n, err
+		}
+		c.phase = edgePhaseBody
+		return n, err
 	}
 	if c.phase == edgePhaseHead && c.scanHeadEnd(p[:n]) {
 		c.phase = edgePhaseBody
@@ -131,7 +137,9 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		chunk := p[:min(len(p), edgeWriteSlice)]
-		c.Conn.SetWriteDeadline(time.Now().Add(c.set.write)) //nolint:errcheck // a closed conn fails the Write below
+		if t, ok := c.wd.due(c.set.write); ok {
+			c.Conn.SetWriteDeadline(t) //nolint:errcheck // a closed conn fails the Write below
+		}
 		n, err := c.Conn.Write(chunk)
 		written += n
 		if err != nil {
@@ -148,7 +156,7 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 func (c *edgeConn) beginBody() { c.phase = edgePhaseBody }
 
 // beginIdle moves the connection to the idle phase once a response is sent.
-func (c *edgeConn) beginIdle() { c.phase, c.armed = edgePhaseIdle, false }
+func (c *edgeConn) beginIdle() { c.phase = edgePhaseIdle }
 
 // Close closes the connection once and forgets it in the registry.
 func (c *edgeConn) Close() error {
@@ -198,7 +206,8 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc.SetReadDeadline(time.Now().Add(l.set.header)) //nolint:errcheck // a dead conn fails its first Read
+	var head connDeadline
+	nc.SetReadDeadline(head.exact(l.set.header)) //nolint:errcheck // a dead conn fails its first Read
 	var c net.Conn
 	var ec *edgeConn
 	if l.tls != nil {
@@ -209,7 +218,7 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 		ec = &edgeConn{Conn: nc}
 		c = ec
 	}
-	ec.set, ec.reg, ec.phase = l.set, l.reg, edgePhaseHead
+	ec.set, ec.reg, ec.phase, ec.rd = l.set, l.reg, edgePhaseHead, head
 	if !l.reg.add(ec) {
 		nc.Close()
 		return nil, net.ErrClosed

@@ -99,18 +99,23 @@ func durationOr(d configs.Duration, def time.Duration) time.Duration {
 type idleConn struct {
 	net.Conn
 	timeout time.Duration
+	rd, wd  connDeadline
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if t, ok := c.rd.due(c.timeout); ok {
+		if err := c.Conn.SetReadDeadline(t); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	if t, ok := c.wd.due(c.timeout); ok {
+		if err := c.Conn.SetWriteDeadline(t); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Write(p)
 }
