@@ -2,8 +2,11 @@
 // Host and path, and forwarding to backends over pooled keep-alive
 // connections.
 //
-// A request is handled top to bottom by proxy.ServeHTTP (proxy.go); the
-// listeners, timeouts, strict HTTP/1.1 framing and shutdown live in
-// server.go. Per-request work allocates nothing once warm when no plugin is
-// loaded.
+// A request is handled top to bottom by proxy.ServeHTTP (proxy.go), in
+// httputil.ReverseProxy's order; routing is in route.go, one forwarding
+// attempt and the backend connections in forward.go and stream.go, retries
+// in retry.go. The edge around it — listeners, strict HTTP/1.1 framing
+// (framing.go), progress-based client timeouts (conn_deadline.go), panic
+// recovery and shutdown — is in server.go and edge_handler.go. With no
+// plugin loaded, a request allocates nothing once warm.
 package fastproxy
