@@ -5,7 +5,7 @@ import "github.com/valyala/fasthttp"
 // Plugins runs plugins around the backend exchange of a request. The proxy
 // calls it only for services without plugin_disabled, after routing,
 // hop-by-hop removal and middleware, and before balancing.
-// pluginhost.Chain implements it; the proxy itself knows nothing of net/http.
+// *pluginhost.Host implements it; the proxy itself knows nothing of net/http.
 type Plugins interface {
 	// Request runs the request phase on ctx.Request, applying whatever the
 	// plugins changed. answered reports that a plugin (or the host, on a
