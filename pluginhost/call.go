@@ -12,24 +12,37 @@ import (
 )
 
 // A plugin call runs on a worker goroutine while the request's goroutine
-// waits for it with a timer, so a plugin that overruns its budget costs the
-// client no more than the budget: the waiter gives up, answers 504 and
-// leaves the call to finish on its own. Calls, their done channels, timers
-// and deadline contexts are pooled, and workers are long-lived, so the
-// normal path starts no goroutine and allocates nothing.
+// waits for it, so a plugin that overruns its budget costs the client no
+// more than the budget: a watchdog wakes the waiter, which answers 504 and
+// leaves the call to finish on its own. Calls, their done channels and
+// deadline contexts are pooled, and workers are long-lived, so the normal
+// path starts no goroutine and allocates nothing.
+//
+// The waiter blocks on one channel and each worker on its own, rather than
+// a select over a per-call timer and a shared job channel: a select with a
+// timer puts the timer in the runtime's heap and locks every channel it
+// names, which on one core cost more than the plugin call itself (see the
+// commit that introduced the watchdog for the figures). The price is
+// granularity: an overrun is noticed on the watchdog's next tick, at most
+// watchTick after the budget (see tickFor).
 
-// Call states; the waiter and the worker race to move a call out of running.
+// Call states; the waiter and the watchdog race the worker to move a call
+// out of running.
 const (
 	callRunning int32 = iota
 	callFinished
 	callAbandoned
 )
 
+// epoch is the origin of call deadlines held as monotonic nanoseconds, so a
+// deadline fits an atomic the watchdog can read while the call is reused.
+var epoch = time.Now()
+
 // call is one invocation of one plugin's phase method.
 type call struct {
 	state atomic.Int32
-	done  chan struct{} // capacity 1: the worker never blocks on it
-	timer *time.Timer
+	due   atomic.Int64  // deadline, nanoseconds since epoch
+	done  chan struct{} // capacity 1: exactly one of worker and watchdog sends
 	ctx   *callCtx
 
 	p    *entry
@@ -43,9 +56,7 @@ type call struct {
 }
 
 var callPool = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &call{done: make(chan struct{}, 1), timer: t, ctx: new(callCtx)}
+	return &call{done: make(chan struct{}, 1), ctx: new(callCtx)}
 }}
 
 // outcome is how a call ended.
@@ -67,7 +78,7 @@ func (c *call) exec() {
 			c.done <- struct{}{}
 			return
 		}
-		// The waiter gave up; nobody will read the result.
+		// The watchdog gave up on it; nobody will read the result.
 		c.res.Release()
 		c.ctx.finish(context.Canceled)
 	}()
@@ -78,40 +89,148 @@ func (c *call) exec() {
 	}
 }
 
-// workers hands calls to idle long-lived goroutines, starting one more only
-// when none is idle, so their number settles at the peak of concurrent
-// plugin calls (plus any stuck in plugins that never return: Go cannot stop
-// a goroutine, so a plugin that hangs for ever keeps its worker).
-type workers struct {
-	jobs chan *call
-	quit chan struct{}
-}
-
-func newWorkers() *workers {
-	return &workers{jobs: make(chan *call), quit: make(chan struct{})}
-}
-
-func (w *workers) run(c *call) {
-	select {
-	case w.jobs <- c:
-	default:
-		go w.loop(c)
+// expire abandons c if it is still running past its deadline (now, in
+// nanoseconds since epoch) and wakes its waiter. It touches only what
+// stays valid while c is recycled, so a stale pointer is harmless: a
+// reused call is judged by its own deadline.
+func (c *call) expire(now int64) {
+	if now >= c.due.Load() && c.state.CompareAndSwap(callRunning, callAbandoned) {
+		c.done <- struct{}{}
 	}
 }
 
-func (w *workers) loop(c *call) {
-	for {
+// workers hands calls to idle long-lived goroutines, starting one more only
+// when none is idle, so their number settles at the peak of concurrent
+// plugin calls (plus any stuck in plugins that never return: Go cannot stop
+// a goroutine, so a plugin that hangs for ever keeps its worker). While any
+// call may be running, a watchdog goroutine checks the busy workers' calls
+// every tick; it exits after a second without calls and is started again
+// by the next call.
+type workers struct {
+	tick      time.Duration
+	idleTicks int // ticks without a call before the watchdog exits
+
+	mu       sync.Mutex
+	all      []*worker // every worker not yet exited, for the watchdog
+	idle     []*worker // waiting on their jobs channel
+	stopped  bool
+	watching bool // the watchdog runs
+}
+
+// worker is one goroutine running calls; cur is the call it was handed
+// last, read by the watchdog.
+type worker struct {
+	jobs chan *call // capacity 1; closed by stop when idle
+	cur  atomic.Pointer[call]
+}
+
+// tickFor is the watchdog's period for the shortest budget of a chain: a
+// twentieth of it, between 1ms and 20ms, so an overrun is answered within
+// 5% of the budget (or 20ms) while an idle proxy pays for at most 50
+// wake-ups a second, and none a second after its last plugin call.
+func tickFor(shortest time.Duration) time.Duration {
+	return min(max(shortest/20, time.Millisecond), 20*time.Millisecond)
+}
+
+// newWorkers returns an empty pool whose watchdog ticks every tick and
+// exits after about a second without calls.
+func newWorkers(tick time.Duration) *workers {
+	return &workers{tick: tick, idleTicks: int(time.Second/tick) + 1}
+}
+
+// run hands c to an idle worker, or a new one.
+func (w *workers) run(c *call) {
+	w.mu.Lock()
+	var wk *worker
+	if n := len(w.idle); n > 0 {
+		wk = w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+	} else {
+		wk = &worker{jobs: make(chan *call, 1)}
+		w.all = append(w.all, wk)
+		go w.loop(wk)
+	}
+	// Stored under mu, so the watchdog cannot decide there is nothing to
+	// watch between this call's start and its being visible.
+	wk.cur.Store(c)
+	if !w.watching {
+		w.watching = true
+		go w.watch()
+	}
+	w.mu.Unlock()
+	wk.jobs <- c
+}
+
+func (w *workers) loop(wk *worker) {
+	for c := range wk.jobs {
 		c.exec()
-		select {
-		case c = <-w.jobs:
-		case <-w.quit:
+		wk.cur.Store(nil)
+		w.mu.Lock()
+		if w.stopped {
+			w.remove(wk)
+			w.mu.Unlock()
+			return
+		}
+		w.idle = append(w.idle, wk)
+		w.mu.Unlock()
+	}
+}
+
+// remove drops wk from all; under mu.
+func (w *workers) remove(wk *worker) {
+	for i, o := range w.all {
+		if o == wk {
+			w.all[i] = w.all[len(w.all)-1]
+			w.all[len(w.all)-1] = nil
+			w.all = w.all[:len(w.all)-1]
 			return
 		}
 	}
 }
 
-// stop lets idle workers exit; calls still running finish first.
-func (w *workers) stop() { close(w.quit) }
+// watch expires overdue calls every tick until no call has run for
+// idleTicks ticks.
+func (w *workers) watch() {
+	t := time.NewTicker(w.tick)
+	defer t.Stop()
+	quiet := 0
+	for range t.C {
+		now := int64(time.Since(epoch))
+		w.mu.Lock()
+		busy := false
+		for _, wk := range w.all {
+			if c := wk.cur.Load(); c != nil && c.state.Load() == callRunning {
+				busy = true
+				c.expire(now)
+			}
+		}
+		if busy {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		if quiet >= w.idleTicks {
+			w.watching = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+	}
+}
+
+// stop lets idle workers exit; busy ones exit when their call returns.
+// Calls made after stop still run, each on a worker that then exits.
+func (w *workers) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	for _, wk := range w.idle {
+		close(wk.jobs)
+		w.remove(wk)
+	}
+	w.idle = nil
+	w.mu.Unlock()
+}
 
 // invoke calls p's phase method (response phase when resp is non-nil) under
 // p's budget. On ranOK the caller owns res; on ranTimedOut the plugin may
@@ -120,22 +239,18 @@ func (h *Host) invoke(p *entry, parent context.Context, req *http.Request, resp 
 	c := callPool.Get().(*call)
 	c.p, c.req, c.resp = p, req, resp
 	c.state.Store(callRunning)
-	c.ctx.start(parent, time.Now().Add(p.timeout))
-	c.timer.Reset(p.timeout)
+	deadline := time.Now().Add(p.timeout)
+	c.due.Store(int64(deadline.Sub(epoch)))
+	c.ctx.start(parent, deadline)
 	h.workers.run(c)
-	select {
-	case <-c.done:
-	case <-c.timer.C:
-		if c.state.CompareAndSwap(callRunning, callAbandoned) {
-			// c stays with the worker; it is never reused.
-			c.ctx.finish(context.DeadlineExceeded)
-			h.log.Error("plugin exceeded its timeout; answering 504",
-				"plugin", p.name, "timeout", p.timeout)
-			return nil, ranTimedOut
-		}
-		<-c.done // finished just as the timer fired
+	<-c.done
+	if c.state.Load() == callAbandoned {
+		// c stays with the worker; it is never reused.
+		c.ctx.finish(context.DeadlineExceeded)
+		h.log.Error("plugin exceeded its timeout; answering 504",
+			"plugin", p.name, "timeout", p.timeout)
+		return nil, ranTimedOut
 	}
-	c.timer.Stop()
 	res = c.res
 	o = ranOK
 	if c.panicked {

@@ -104,7 +104,11 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 			log.Warn("settings for a plugin that is not loaded", "plugin", name)
 		}
 	}
-	h.workers = newWorkers()
+	shortest := DefaultTimeout
+	for _, e := range h.plugins {
+		shortest = min(shortest, e.timeout)
+	}
+	h.workers = newWorkers(tickFor(shortest))
 	return h, nil
 }
 
