@@ -89,14 +89,12 @@ func Release(x *Exchange) {
 	if x.reqDone {
 		x.req = x.reqZero
 		x.reqURL = url.URL{}
-		clear(x.reqHeader)
-		x.reqSnap.reset()
+		x.reqSnap.reset(x.reqHeader) // keeps the keys of the request itself (see build.sweep)
 		x.reqDone = false
 	}
 	if x.resDone {
 		x.res = http.Response{}
-		clear(x.resHeader)
-		x.resSnap.reset()
+		x.resSnap.reset(x.resHeader)
 		x.resDone = false
 	}
 	x.b.reset()

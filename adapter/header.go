@@ -18,7 +18,6 @@ type build struct {
 	groups []group
 	spans  []span
 	sigs   []uint32 // key signatures, see repeats
-	keys   []string // new header keys found on write-back
 }
 
 // field is one header line as offsets into build.buf.
@@ -40,8 +39,6 @@ func (b *build) reset() {
 	b.fields = b.fields[:0]
 	b.groups = b.groups[:0]
 	b.spans = b.spans[:0]
-	clear(b.keys)
-	b.keys = b.keys[:0]
 }
 
 // add copies p into buf and returns its offsets.
@@ -116,6 +113,35 @@ func (b *build) repeats() bool {
 		}
 		seen[bit>>6] |= 1 << (bit & 63)
 		sigs = append(sigs, sig)
+	}
+	return false
+}
+
+// sweep deletes from h the keys a previous exchange left in it, given that
+// the n groups marked inMap were just assigned. Release does not clear the
+// pooled Header maps: most requests on a connection carry the keys of the
+// one before, and assigning a key the map already holds (which also
+// replaces the key string by this arena's) costs less than clearing the
+// table and inserting again. len(h) == n means nothing is left over, the
+// common case; otherwise every key that is not one of this conversion's is
+// deleted, before any plugin sees h.
+func (b *build) sweep(h http.Header, s string, n int) {
+	if len(h) == n {
+		return
+	}
+	for k := range h {
+		if !b.assigned(s, k) {
+			delete(h, k)
+		}
+	}
+}
+
+// assigned reports whether key is one of the groups put into the Header map.
+func (b *build) assigned(s, key string) bool {
+	for _, g := range b.groups {
+		if g.inMap && s[g.k0:g.k1] == key {
+			return true
+		}
 	}
 	return false
 }
@@ -217,7 +243,8 @@ type snapshot struct {
 	arena  string
 	groups []group
 	spans  []span
-	marks  []uint8 // scratch of applyHeader
+	marks  []uint8  // scratch of applyHeader
+	added  []string // keys applyHeader found new, sorted
 }
 
 // takeHeader records the header a plugin is given, from the build.
@@ -227,7 +254,15 @@ func (s *snapshot) takeHeader(arena string, b *build) {
 	s.spans = append(s.spans[:0], b.spans...)
 }
 
-func (s *snapshot) reset() {
+// reset forgets the snapshot and deletes from h, the pooled Header map it
+// describes, the keys a plugin added, so that the next conversion finds
+// only keys it assigns again (see build.sweep).
+func (s *snapshot) reset(h http.Header) {
+	for _, k := range s.added {
+		delete(h, k)
+	}
+	clear(s.added)
+	s.added = s.added[:0]
 	s.method, s.host, s.requestURI, s.statusText = "", "", "", ""
 	s.url = url.URL{}
 	s.status, s.contentLength, s.body = 0, 0, nil
@@ -276,25 +311,25 @@ type headerWriter interface {
 // its lines) and its current values added; a new key is added. Keys for
 // which ignored returns true are framing or Host, which net/http takes from
 // dedicated fields, so they are skipped as net/http's writers skip them.
-// scratch holds the new keys, sorted so the wire order is deterministic.
+// The new keys are kept, sorted so the wire order is deterministic, in
+// s.added for reset.
 //
 // One pass over h finds everything: iterating a small map costs less than
 // looking each snapshot key up in it, and the keys are matched to the
 // snapshot by where their bytes live (see group).
-func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(string) bool, scratch *[]string) {
+func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(string) bool) {
 	marks := s.marks[:0]
 	for range s.groups {
 		marks = append(marks, markMissing)
 	}
 	s.marks = marks
-	keys := (*scratch)[:0]
+	clear(s.added)
+	keys := s.added[:0]
 	for key, cur := range h {
 		i := s.group(key)
 		switch {
 		case i < 0:
-			if !ignored(key) && validKey(key) {
-				keys = append(keys, key)
-			}
+			keys = append(keys, key)
 		case s.unchanged(cur, s.groups[i]):
 			marks[i] = markSame
 		default:
@@ -315,13 +350,15 @@ func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(strin
 		}
 	}
 	slices.Sort(keys)
+	s.added = keys
 	for _, key := range keys {
+		if ignored(key) || !validKey(key) {
+			continue
+		}
 		for _, v := range h[key] {
 			w.Add(key, sanitize(v))
 		}
 	}
-	clear(keys)
-	*scratch = keys[:0]
 }
 
 // Marks of snapshot groups during applyHeader.

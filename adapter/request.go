@@ -101,6 +101,7 @@ func (x *Exchange) convertRequest() {
 func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string) {
 	chunked := x.b.grouped(s, "Transfer-Encoding")
 	var trailer []string
+	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
@@ -118,8 +119,10 @@ func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (
 		default:
 			r.Header[key] = v
 			g.inMap = true
+			n++
 		}
 	}
+	x.b.sweep(r.Header, s, n)
 	if trailer != nil {
 		r.Trailer = trailerKeys(trailer)
 	}
@@ -169,7 +172,7 @@ func (x *Exchange) ApplyRequest() {
 		fr.SetHost(host)
 	}
 	if r.Header != nil {
-		s.applyHeader(r.Header, &fr.Header, requestIgnored, &x.b.keys)
+		s.applyHeader(r.Header, &fr.Header, requestIgnored)
 	}
 	x.applyRequestBody()
 	// What is applied is the new baseline, so a second ApplyRequest does

@@ -90,6 +90,7 @@ func (x *Exchange) convertResponse() {
 // client reports it in Close only).
 func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) {
 	chunked := x.b.grouped(s, "Transfer-Encoding")
+	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
@@ -105,8 +106,10 @@ func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string)
 		default:
 			r.Header[key] = v
 			g.inMap = true
+			n++
 		}
 	}
+	x.b.sweep(r.Header, s, n)
 }
 
 func (x *Exchange) snapResponse(arena string) {
@@ -143,7 +146,7 @@ func (x *Exchange) ApplyResponse() {
 		fr.Header.SetStatusMessage([]byte(sanitize(msg)))
 	}
 	if r.Header != nil {
-		s.applyHeader(r.Header, &fr.Header, responseIgnored, &x.b.keys)
+		s.applyHeader(r.Header, &fr.Header, responseIgnored)
 	}
 	switch {
 	case r.Body != s.body:
