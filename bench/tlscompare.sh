@@ -25,6 +25,8 @@
 # per request (user+sys from /proc/PID/stat over the measured run, divided
 # by the requests wrk counted), with the ratios to nginx. cpu_us/req is the
 # steadiest figure on a shared machine; its min-max over rounds is shown.
+# busy is the share of its core the proxy used during the run: well under
+# 1, the proxy was waiting (on wrk, the origins or other load), not full.
 # A row marked BAD saw non-2xx answers or socket errors.
 #
 # Ports (environment): ORIGIN_PORTS="19301 19302" NGINX_PORT=19343
@@ -195,17 +197,21 @@ negotiated() {
 		awk '/^New, /{gsub(",", ""); print $2, $5; exit}'
 }
 
-measure() { # URL -> "rps p99ms us_per_req note"
+# measure URL -> "rps p99ms us_per_req busy note". busy is the share of
+# its core the proxy used: well under 1 means it waited on something else
+# (wrk, the origins, other load on the machine), so req/s says little.
+measure() {
 	taskset -c 1 wrk -t1 -c"$conns" -d1s "$1" >/dev/null 2>&1 || true # warm-up
-	local t0 t1 out rps reqs p99 note=ok
-	t0=$(ticks "$worker")
+	local t0 t1 w0 w1 out rps reqs p99 note=ok
+	t0=$(ticks "$worker") w0=$(date +%s%N)
 	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency "$1" 2>&1)
-	t1=$(ticks "$worker")
+	t1=$(ticks "$worker") w1=$(date +%s%N)
 	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
 	reqs=$(awk '/requests in/{print $1}' <<<"$out")
 	p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
 	grep -qE "Non-2xx|Socket errors" <<<"$out" && note=BAD
-	echo "${rps:-0} ${p99:-0} $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" 'BEGIN{if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print 0}') $note"
+	echo "${rps:-0} ${p99:-0} $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" -v ns=$((w1 - w0)) \
+		'BEGIN{if (n > 0) printf "%.2f %.2f", t * 1e6 / hz / n, t / hz / (ns / 1e9); else print "0 0"}') $note"
 }
 
 names=()
@@ -234,10 +240,11 @@ col() { tr ';' '\n' | sed '/^$/d' | awk -v f="$1" '{print $f}' | sort -g | awk '
 span() { tr ';' '\n' | sed '/^$/d' | awk -v f="$1" 'NR==1||$f<lo{lo=$f} NR==1||$f>hi{hi=$f} END{printf "%s-%s", lo, hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')  $(nproc) CPUs, $(uname -r), $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$root" describe --always --dirty 2>/dev/null || echo "?")  $(nproc) CPUs, $(uname -r), $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
 echo "# ${rounds} rounds x ${dur}s, wrk -t1 -c$conns, key $keytype; negotiated:$(for n in "${names[@]}"; do printf ' %s %s;' "$n" "${proto[$n]:-?}"; done)"
-printf "%-14s %-5s %9s %8s %10s %12s %8s %8s %s\n" proxy path req/s p99_ms cpu_us/req cpu_range rps/ngx cpu/ngx note
-[[ -n $tsv ]] && printf "proxy\tpath\treq_s\tp99_ms\tcpu_us_per_req\tcpu_range\trps_vs_nginx\tcpu_vs_nginx\tnote\n" >"$tsv"
+fmt="%-14s %-5s %9s %8s %10s %12s %5s %8s %8s %s\n"
+printf "$fmt" proxy path req/s p99_ms cpu_us/req cpu_range busy rps/ngx cpu/ngx note
+[[ -n $tsv ]] && printf "proxy\tpath\treq_s\tp99_ms\tcpu_us_per_req\tcpu_range\tbusy\trps_vs_nginx\tcpu_vs_nginx\tnote\n" >"$tsv"
 kinds=(tls)
 ((plain)) && kinds+=(http)
 for kind in "${kinds[@]}"; do
@@ -251,8 +258,9 @@ for kind in "${kinds[@]}"; do
 			note=ok
 			grep -q BAD <<<"${res[$k]}" && note=BAD
 			row=("$n-$kind" "$path" "$(printf %.0f "$rps")" "$p99" "$cpu" "$(span 3 <<<"${res[$k]}")" \
-				"$(ratio "$rps" "${base_rps:-0}")" "$(ratio "$cpu" "${base_cpu:-0}")" "$note")
-			printf "%-14s %-5s %9s %8s %10s %12s %8s %8s %s\n" "${row[@]}"
+				"$(col 4 <<<"${res[$k]}")" "$(ratio "$rps" "${base_rps:-0}")" "$(ratio "$cpu" "${base_cpu:-0}")" "$note")
+			# shellcheck disable=SC2059 # fmt is this script's own format
+			printf "$fmt" "${row[@]}"
 			if [[ -n $tsv ]]; then (IFS=$'\t'; echo "${row[*]}") >>"$tsv"; fi
 		done
 	done
