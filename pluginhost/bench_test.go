@@ -62,13 +62,15 @@ func BenchmarkHost(b *testing.B) {
 	})
 	for _, c := range []struct {
 		name string
-		h    plugin.Handler
+		hs   []plugin.Handler
 	}{
-		{"noop", noop{}},
-		{"addheader", headerplugin.New()},
+		{"noop", []plugin.Handler{noop{}}},
+		// A second plugin costs its own hand-off in each phase.
+		{"noop+addheader", []plugin.Handler{noop{}, headerplugin.New()}},
+		{"addheader", []plugin.Handler{headerplugin.New()}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			h, err := pluginhost.New([]plugin.Handler{c.h}, nil, quiet)
+			h, err := pluginhost.New(c.hs, nil, quiet)
 			if err != nil {
 				b.Fatal(err)
 			}
