@@ -31,25 +31,22 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 	ex := exchangePool.Get().(*exchange)
 	ex.h, ex.ax = h, adapter.Acquire(ctx)
 	req := ex.ax.Request()
-	for _, p := range h.plugins {
-		res, o := h.invoke(p, req.Context(), req, nil)
-		switch o {
-		case ranPanicked:
-			answerError(ctx, fasthttp.StatusInternalServerError)
-			ex.Release()
-			return nil, true
-		case ranTimedOut:
-			answerError(ctx, fasthttp.StatusGatewayTimeout)
-			ex.abandon()
-			return nil, true
-		}
-		if res.Action() == plugin.Stop {
-			answerStop(ctx, res)
-			res.Release()
-			ex.Release()
-			return nil, true
-		}
+	res, o := h.phase(req.Context(), req, nil)
+	switch o {
+	case ranPanicked:
+		answerError(ctx, fasthttp.StatusInternalServerError)
+		ex.Release()
+		return nil, true
+	case ranTimedOut:
+		answerError(ctx, fasthttp.StatusGatewayTimeout)
+		ex.abandon()
+		return nil, true
+	}
+	if res.Action() == plugin.Stop {
+		answerStop(ctx, res)
 		res.Release()
+		ex.Release()
+		return nil, true
 	}
 	ex.ax.ApplyRequest()
 	return ex, false
@@ -61,28 +58,23 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 	h := ex.h
 	resp := ex.ax.Response()
-	for _, p := range h.plugins {
-		res, o := h.invoke(p, resp.Request.Context(), nil, resp)
-		switch o {
-		case ranPanicked:
-			answerError(ctx, fasthttp.StatusInternalServerError)
-			return
-		case ranTimedOut:
-			answerError(ctx, fasthttp.StatusGatewayTimeout)
-			// The plugin may still use resp: keep the adapter's objects
-			// out of the pools. Release then only recycles ex itself.
-			ex.ax.Abandon()
-			return
-		}
-		if res.Action() == plugin.Stop {
-			ex.ax.ApplyResponse()
-			overlay(&ctx.Response, res)
-			res.Release()
-			return
-		}
-		res.Release()
+	res, o := h.phase(resp.Request.Context(), nil, resp)
+	switch o {
+	case ranPanicked:
+		answerError(ctx, fasthttp.StatusInternalServerError)
+		return
+	case ranTimedOut:
+		answerError(ctx, fasthttp.StatusGatewayTimeout)
+		// The plugin may still use resp: keep the adapter's objects
+		// out of the pools. Release then only recycles ex itself.
+		ex.ax.Abandon()
+		return
 	}
 	ex.ax.ApplyResponse()
+	if res.Action() == plugin.Stop {
+		overlay(&ctx.Response, res)
+		res.Release()
+	}
 }
 
 // Release returns the exchange and the adapter's objects to their pools.
