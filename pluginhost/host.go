@@ -4,8 +4,9 @@
 // Load and New are the slow path (start-up): opening files, checking build
 // information, ordering, Configure. Host.Request and the Exchange it returns
 // are the hot path: they allocate nothing beyond what the adapter does, and
-// run each plugin call on a pooled worker under the plugin's budget (see
-// call.go). The plugin API itself is package plugin.
+// run each phase of the chain on a pooled worker, every plugin under its
+// own budget, enforced by a watchdog (see call.go and workers.go). The
+// plugin API itself is package plugin.
 package pluginhost
 
 import (

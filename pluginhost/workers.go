@@ -7,6 +7,7 @@ import (
 )
 
 // workers hands calls to idle long-lived goroutines, starting one more only
+// when none is idle, so their number settles at the peak of concurrent
 // plugin calls (plus any stuck in plugins that never return: Go cannot stop
 // a goroutine, so a plugin that hangs for ever keeps its worker). While any
 // call may be running, a watchdog goroutine checks the busy workers' calls
