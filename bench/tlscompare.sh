@@ -75,8 +75,21 @@ done
 
 dir=$(mktemp -d /tmp/tlscompare.XXXXXX)
 pids=()
+# descendants PID: every process under PID, each before its own children.
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		echo "$c"
+		descendants "$c"
+	done
+}
 cleanup() {
+	trap - EXIT
 	for p in "${pids[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
+	# Interrupted mid-run, a wrk (under a command substitution) may remain.
+	local left
+	left=$(descendants $$)
+	[[ -n $left ]] && kill $left 2>/dev/null
 	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
