@@ -89,7 +89,8 @@ cleanup() {
 	# Interrupted mid-run, a wrk (under a command substitution) may remain.
 	local left
 	left=$(descendants $$)
-	[[ -n $left ]] && kill $left 2>/dev/null
+	# (The list also names the finished subshell that made it: ignore failures.)
+	if [[ -n $left ]]; then kill $left 2>/dev/null || true; fi
 	wait 2>/dev/null || true
 	rm -rf "$dir"
 }
