@@ -12,6 +12,8 @@
 #   -o FILE      also write the table as TSV to FILE
 #   -p DIR       run Spillway with -cpuprofile, one DIR/spillway-rN.pprof per round
 #                (profiling costs CPU: figures of such a run are not for comparison)
+#   -R RATE      also send RATE req/s over TLS with bench/rate (open loop) to each
+#                proxy and path, and print p50/p99 below saturation
 #
 # Layout, as in the shared rig (../shared/rig/compare.sh): the proxy under
 # test is pinned to CPU 0 (nginx: one worker; Spillway: GOMAXPROCS=1); wrk
@@ -35,13 +37,14 @@
 # Everything it starts is stopped when it ends.
 set -euo pipefail
 
-dur=6 conns=64 rounds=3 keytype=ec plain=0 skip="" tsv="" profdir=""
-while getopts "d:c:r:k:ax:o:p:" o; do
+dur=6 conns=64 rounds=3 keytype=ec plain=0 skip="" tsv="" profdir="" rate=0
+while getopts "d:c:r:k:ax:o:p:R:" o; do
 	case $o in
 	d) dur=$OPTARG ;; c) conns=$OPTARG ;; r) rounds=$OPTARG ;; k) keytype=$OPTARG ;;
 	a) plain=1 ;; x) skip=$OPTARG ;; o) tsv=$OPTARG ;;
 	p) mkdir -p "$OPTARG" && profdir=$(realpath "$OPTARG") ;;
-	*) sed -n '4,14p' "$0"; exit 2 ;;
+	R) rate=$OPTARG ;;
+	*) sed -n '4,16p' "$0"; exit 2 ;;
 	esac
 done
 [[ $keytype == ec || $keytype == rsa ]] || { echo "-k: ec or rsa" >&2; exit 2; }
@@ -162,6 +165,9 @@ if [[ $skip != spillway ]]; then
 	(cd "$root" && CGO_ENABLED=1 go build -o "$dir/spillway" ./cmd/spillway)
 	"$dir/spillway" -check -config "$dir/spillway.yaml" >/dev/null
 fi
+if ((rate > 0)); then
+	(cd "$root" && go build -o "$dir/rate" ./bench/rate)
+fi
 
 # start NAME ROUND -> sets cur (the process started), worker (the one whose
 # CPU is counted), tls_port and plain_port.
@@ -228,9 +234,17 @@ measure() {
 		'BEGIN{if (n > 0) printf "%.2f %.2f", t * 1e6 / hz / n, t / hz / (ns / 1e9); else print "0 0"}') $note"
 }
 
+# fixed URL -> "p50ms p99ms achieved note" at $rate req/s. bench/rate checks
+# the certificate (its names include 127.0.0.1), trusted via SSL_CERT_FILE.
+fixed() {
+	local out
+	out=$(SSL_CERT_FILE="$dir/cert.pem" taskset -c 1 "$dir/rate" -url "$1" -rate "$rate" -d "${dur}s" -c "$conns" 2>&1) || true
+	awk '/^target/{print $8, $14, $5, ($20 == 0 ? "ok" : "BAD"); f=1} END{if (!f) print "0 0 0 BAD"}' <<<"$out"
+}
+
 names=()
 for n in nginx spillway; do [[ $n != "$skip" ]] && names+=("$n"); done
-declare -A res proto
+declare -A res proto fix
 for r in $(seq "$rounds"); do
 	for n in "${names[@]}"; do
 		start "$n" "$r"
@@ -238,6 +252,9 @@ for r in $(seq "$rounds"); do
 		[[ -z ${proto[$n]:-} ]] && proto[$n]=$(negotiated "$tls_port")
 		for path in / /big; do
 			res[$n-tls,$path]+="$(measure "https://127.0.0.1:$tls_port$path");"
+			if ((rate > 0)); then
+				fix[$n,$path]+="$(fixed "https://127.0.0.1:$tls_port$path");"
+			fi
 		done
 		if ((plain)); then
 			check "http://127.0.0.1:$plain_port"
@@ -279,3 +296,20 @@ for kind in "${kinds[@]}"; do
 		done
 	done
 done
+
+if ((rate > 0)); then
+	echo
+	echo "# fixed rate over TLS: $rate req/s for ${dur}s, $conns connections (bench/rate, latency from when each request was due)"
+	printf "%-14s %-5s %9s %8s %8s %8s %s\n" proxy path achieved p50_ms p99_ms p99/ngx note
+	for path in / /big; do
+		base=$(col 2 <<<"${fix[nginx,$path]:-}")
+		for n in "${names[@]}"; do
+			[[ -z ${fix[$n,$path]:-} ]] && continue
+			note=ok
+			grep -q BAD <<<"${fix[$n,$path]}" && note=BAD
+			p99=$(col 2 <<<"${fix[$n,$path]}")
+			printf "%-14s %-5s %9s %8s %8s %8s %s\n" "$n-tls" "$path" "$(col 3 <<<"${fix[$n,$path]}")" \
+				"$(col 1 <<<"${fix[$n,$path]}")" "$p99" "$(ratio "$p99" "${base:-0}")" "$note"
+		done
+	done
+fi
