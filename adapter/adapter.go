@@ -63,6 +63,7 @@ type Exchange struct {
 var pool = sync.Pool{New: func() any {
 	x := new(Exchange)
 	x.reqZero = *(&http.Request{}).WithContext(&x.rctx)
+	x.req = x.reqZero // a fresh Exchange's request needs rctx too
 	return x
 }}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -115,4 +116,18 @@ func TestRequestContextEndsWithExchange(t *testing.T) {
 	expect(t, "user value", g[0], any("items"))
 	expect(t, "Err during", g[1], any(nil))
 	expect(t, "Err after", g[2], any(context.Canceled))
+}
+
+// An Exchange the pool has just made (as after garbage collection emptied
+// the pool) gives its request the same context as a reused one.
+func TestFreshExchangeRequestHasTheExchangeContext(t *testing.T) {
+	ctx := benchCtx(t)
+	ctx.SetUserValue("route", "items")
+	runtime.GC()
+	runtime.GC() // the second collection drops the pool's victim cache too
+	x := Acquire(ctx)
+	c := x.Request().Context()
+	expect(t, "user value", c.Value("route"), any("items"))
+	Release(x)
+	expect(t, "Err after Release", c.Err(), context.Canceled)
 }
