@@ -48,6 +48,7 @@ while getopts "d:c:r:k:ax:o:p:R:" o; do
 	esac
 done
 [[ $keytype == ec || $keytype == rsa ]] || { echo "-k: ec or rsa" >&2; exit 2; }
+[[ -z $skip || $skip == nginx || $skip == spillway ]] || { echo "-x: nginx or spillway" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -103,8 +104,8 @@ chmod 755 "$dir"
 mkdir -p "$dir/body" "$dir/pbody"
 head -c 16384 /dev/urandom >"$dir/16k.bin" && chmod 644 "$dir/16k.bin"
 
-# One certificate for both proxies. wrk does not verify it; the names are
-# there so that curl --cacert could.
+# One certificate for both proxies. wrk does not verify it; bench/rate (-R)
+# does, which is what the names are for.
 case $keytype in
 ec) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
 rsa) newkey=(-newkey rsa:2048) ;;
@@ -229,7 +230,8 @@ measure() {
 	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
 	reqs=$(awk '/requests in/{print $1}' <<<"$out")
 	p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
-	grep -qE "Non-2xx|Socket errors" <<<"$out" && note=BAD
+	# An answer other than 2xx, a socket error, or no run at all (wrk could not connect).
+	if [[ -z $rps ]] || grep -qE "Non-2xx|Socket errors" <<<"$out"; then note=BAD; fi
 	echo "${rps:-0} ${p99:-0} $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" -v ns=$((w1 - w0)) \
 		'BEGIN{if (n > 0) printf "%.2f %.2f", t * 1e6 / hz / n, t / hz / (ns / 1e9); else print "0 0"}') $note"
 }
