@@ -52,6 +52,8 @@ type edgeConn struct {
 	phase  int
 	match  int // bytes of edgeHeadEnd matched at the end of what was read so far
 	rd, wd connDeadline
+	// batch, on TLS connections, gathers the records of one write.
+	batch *tlsBatchConn
 
 	closeOnce sync.Once
 	closeErr  error
@@ -140,7 +142,15 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 		if t, ok := c.wd.due(c.set.write); ok {
 			c.Conn.SetWriteDeadline(t) //nolint:errcheck // a closed conn fails the Write below
 		}
+		if c.batch != nil {
+			c.batch.begin()
+		}
 		n, err := c.Conn.Write(chunk)
+		if c.batch != nil {
+			if ferr := c.batch.flush(); err == nil && ferr != nil {
+				n, err = 0, ferr
+			}
+		}
 		written += n
 		if err != nil {
 			return written, err
@@ -211,8 +221,9 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 	var c net.Conn
 	var ec *edgeConn
 	if l.tls != nil {
-		tc := &edgeTLSConn{tls: tls.Server(nc, l.tls)}
-		tc.edgeConn = edgeConn{Conn: tc.tls}
+		raw := &tlsBatchConn{Conn: nc}
+		tc := &edgeTLSConn{tls: tls.Server(raw, l.tls)}
+		tc.edgeConn = edgeConn{Conn: tc.tls, batch: raw}
 		c, ec = tc, &tc.edgeConn
 	} else {
 		ec = &edgeConn{Conn: nc}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,4 +127,40 @@ func TestServerServesTLS(t *testing.T) {
 		}
 		edgeSinceWithin(t, "cut off", start, edgeTimeout-50*time.Millisecond, 3*time.Second)
 	})
+}
+
+// TestServerTLSAnswersArriveWhole: answers of several TLS records, read
+// whole (16 KiB) or streamed (1 MiB), reach the client byte for byte, with
+// each write's records sent together (tlsBatchConn).
+func TestServerTLSAnswersArriveWhole(t *testing.T) {
+	t.Parallel()
+	pattern := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + i>>9)
+		}
+		return b
+	}
+	o := edgeStartOrigin(t, func(c net.Conn, req *http.Request) {
+		n := 16 << 10
+		if req.URL.Path == "/big" {
+			n = 1 << 20
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", n)
+		c.Write(pattern(n))
+	})
+	cert := edgeSelfSigned(t, "a.test")
+	s := edgeStart(t, edgeConfig(o.URL, func(c *configs.Config) { c.Services[0].TLS = cert }), nil)
+	c := edgeTLSDial(t, edgeAddr(t, s))
+	br := bufio.NewReader(c)
+	for _, tc := range []struct {
+		path string
+		size int
+	}{{"/16k", 16 << 10}, {"/big", 1 << 20}, {"/16k", 16 << 10}} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", tc.path)
+		resp, body := edgeRead(t, br, "GET")
+		if resp.StatusCode != 200 || body != string(pattern(tc.size)) {
+			t.Fatalf("GET %s: status %d, %d bytes, want 200 with the %d-byte pattern", tc.path, resp.StatusCode, len(body), tc.size)
+		}
+	}
 }
