@@ -5,28 +5,19 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
 
 var baselineProxy = proxyUnderTest{
 	name: "baseline",
 	start: func(tb testing.TB, s setup, origins []string) target {
-		return startBaseline(tb, s, origins, baselineHooks(tb, s.plugin))
+		return startBaseline(tb, s, origins, baselineHandler(tb, s.plugin))
 	},
 	covers: func(s setup) bool { return s.baseline },
-}
-
-// hooks are a plugin's two phases as plain net/http code, which is how
-// Terraster runs its plugins: on the *http.Request before it is sent and on
-// the *http.Response before it is copied back. Nil hooks do nothing.
-type hooks struct {
-	request  func(*http.Request)
-	response func(*http.Response)
 }
 
 // startBaseline serves s with net/http and httputil.ReverseProxy in front
@@ -35,7 +26,7 @@ type hooks struct {
 // It is tuned as one would tune it for production so the comparison is
 // fair: idle connections per backend for every client connection, pooled
 // copy buffers, no transparent gzip, and no per-request logging.
-func startBaseline(tb testing.TB, s setup, origins []string, h hooks) target {
+func startBaseline(tb testing.TB, s setup, origins []string, h plugin.Handler) target {
 	tb.Helper()
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -47,7 +38,7 @@ func startBaseline(tb testing.TB, s setup, origins []string, h hooks) target {
 	for i, o := range origins {
 		urls[i] = &url.URL{Scheme: "http", Host: o}
 	}
-	var handler http.Handler = newReverseProxy(urls, tr, h)
+	var handler http.Handler = NewBaseline(urls, tr, h)
 	t := target{host: "bench.test"}
 	if s.routes {
 		// Every service and location gets its own proxy, as a net/http
@@ -55,7 +46,7 @@ func startBaseline(tb testing.TB, s setup, origins []string, h hooks) target {
 		mux := http.NewServeMux()
 		for i := range routeCount[0] {
 			for j := range routeCount[1] {
-				mux.Handle(routeHost(i)+routePath(j)+"/", newReverseProxy(urls, tr, h))
+				mux.Handle(routeHost(i)+routePath(j)+"/", NewBaseline(urls, tr, h))
 			}
 		}
 		handler = mux
@@ -73,46 +64,4 @@ func startBaseline(tb testing.TB, s setup, origins []string, h hooks) target {
 	})
 	t.addr = ln.Addr().String()
 	return t
-}
-
-// newReverseProxy returns a ReverseProxy sending requests round-robin to
-// urls through tr, with the usual X-Forwarded-* headers, running h.
-func newReverseProxy(urls []*url.URL, tr http.RoundTripper, h hooks) *httputil.ReverseProxy {
-	var next atomic.Uint32
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(urls[(next.Add(1)-1)%uint32(len(urls))])
-			pr.SetXForwarded()
-			if h.request != nil {
-				h.request(pr.Out)
-			}
-		},
-		Transport:  tr,
-		BufferPool: copyBuffers,
-		ErrorLog:   log.New(io.Discard, "", 0),
-	}
-	if h.response != nil {
-		rp.ModifyResponse = func(r *http.Response) error {
-			h.response(r)
-			return nil
-		}
-	}
-	return rp
-}
-
-// copyBufferSize matches ReverseProxy's own default buffer.
-const copyBufferSize = 32 << 10
-
-// bufferPool is ReverseProxy's BufferPool over fixed-size arrays. Pooling
-// array pointers, not slices, keeps Put from allocating.
-type bufferPool struct{ p sync.Pool }
-
-var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
-
-func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[copyBufferSize]byte)[:] }
-
-func (bp *bufferPool) Put(b []byte) {
-	if len(b) == copyBufferSize {
-		bp.p.Put((*[copyBufferSize]byte)(b))
-	}
 }

@@ -13,6 +13,10 @@
 # and p99 at that moderate load. Everything it starts is stopped when it
 # ends.
 #
+# The same runs are made with bench/baseline, net/http + httputil.ReverseProxy
+# (with the same plugin logic as net/http code for baseline+addheader), so
+# the per-core ratio Spillway/baseline can be read off the table.
+#
 # Knobs (environment):
 #   DURATION=5      seconds of each measured wrk run (after a 1 s warm-up)
 #   CONNS=64        wrk's keep-alive connections
@@ -64,8 +68,9 @@ for p in "$PROXY_PORT" "$ORIGIN_PORT"; do
 	fi
 done
 
-echo "building spillway and the origin" >&2
+echo "building spillway, the baseline and the origin" >&2
 go build -o "$tmp/spillway" ./cmd/spillway
+go build -o "$tmp/baseline" ./bench/baseline
 go build -o "$tmp/origin" ./bench/origin
 go build -o "$tmp/rate" ./bench/rate
 
@@ -95,6 +100,17 @@ else
 	echo "plugins/addheader.so not built (make plugins): measuring without plugins only" >&2
 fi
 
+runs+=(baseline baseline+addheader)
+
+# start RUN starts the proxy of a run on CPU 0 with one thread and sets pid.
+start() {
+	case $1 in
+	spillway*) GOMAXPROCS=1 taskset -c 0 "$tmp/spillway" -config "$tmp/$1.yaml" >"$tmp/$1.log" 2>&1 & ;;
+	baseline) GOMAXPROCS=1 taskset -c 0 "$tmp/baseline" -addr "127.0.0.1:$PROXY_PORT" -backend "http://127.0.0.1:$ORIGIN_PORT" >"$tmp/$1.log" 2>&1 & ;;
+	baseline+addheader) GOMAXPROCS=1 taskset -c 0 "$tmp/baseline" -plugin -addr "127.0.0.1:$PROXY_PORT" -backend "http://127.0.0.1:$ORIGIN_PORT" >"$tmp/$1.log" 2>&1 & ;;
+	esac
+	pid=$!
+}
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # ms converts wrk's latency (850.00us, 1.20ms, 1.01s) to milliseconds.
 ms() { awk -v v="$1" 'BEGIN {
@@ -106,8 +122,7 @@ hz=$(getconf CLK_TCK)
 fixed=()
 printf "%-20s %-7s %10s %9s %9s %11s %s\n" run path req/s p50_ms p99_ms cpu_us/req note
 for run in "${runs[@]}"; do
-	GOMAXPROCS=1 taskset -c 0 "$tmp/spillway" -config "$tmp/$run.yaml" >"$tmp/$run.log" 2>&1 &
-	pid=$!
+	start "$run"
 	pids+=("$pid")
 	wait_port "$PROXY_PORT" "$tmp/$run.log"
 	for path in /small /16k; do

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"net/http"
 	"path/filepath"
 	goplugin "plugin"
 	"testing"
@@ -17,34 +16,17 @@ const (
 	pluginHeaderValue    = headerplugin.Value
 )
 
-// baselineHooks returns a plugin mode's handler as net/http hooks. For
-// soPlugin it loads the same .so file Spillway's setup loads, and skips tb
-// when that is not possible.
-func baselineHooks(tb testing.TB, m pluginMode) hooks {
+// baselineHandler returns a plugin mode's handler for the baseline to run
+// on net/http types, nil for no plugin. For soPlugin it loads the same .so
+// file Spillway's setup loads, and skips tb when that is not possible.
+func baselineHandler(tb testing.TB, m pluginMode) plugin.Handler {
 	switch m {
 	case inProcPlugin:
-		return terrasterHooks(headerplugin.New())
+		return headerplugin.New()
 	case soPlugin:
-		return terrasterHooks(openSO(tb))
+		return openSO(tb)
 	}
-	return hooks{}
-}
-
-// terrasterHooks calls h the way Terraster's plugin manager does: on the
-// outgoing request and on the backend's response, with the request's
-// context, releasing pooled results. Terraster also wraps each request in
-// a context.WithTimeout; that is left out, which only flatters the
-// baseline.
-func terrasterHooks(h plugin.Handler) hooks {
-	release := func(r *plugin.Result) {
-		if r != nil && r != plugin.ResultContinue && r != plugin.ResultModify {
-			r.Release()
-		}
-	}
-	return hooks{
-		request:  func(r *http.Request) { release(h.ProcessRequest(r.Context(), r)) },
-		response: func(r *http.Response) { release(h.ProcessResponse(r.Request.Context(), r)) },
-	}
+	return nil
 }
 
 // openSO returns a handler from soFile's New. The runtime loads a file once
