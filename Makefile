@@ -8,7 +8,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 EXAMPLES := $(wildcard pluginhost/examples/*)
 
-.PHONY: all build run test deps vet plugins bench loadtest fmt clean
+.PHONY: all build run test deps vet plugins bench loadtest tlscompare fmt clean
 
 all: build plugins
 
@@ -50,6 +50,10 @@ bench: deps plugins
 # loadtest runs wrk against the built binary pinned to one core.
 loadtest: build
 	./bench/loadtest.sh
+
+# tlscompare measures Spillway and nginx terminating TLS, one core each.
+tlscompare:
+	./bench/tlscompare.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
