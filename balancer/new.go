@@ -41,6 +41,9 @@ type Options struct {
 	HashBound *float64
 	// StickyCookie names sticky-session's cookie. Default DefaultStickyCookie.
 	StickyCookie string
+	// StickyBase is the policy sticky-session uses for a request without a
+	// valid cookie (any policy but sticky-session); empty means round-robin.
+	StickyBase string
 	// HealthCheck is the active check of every backend without its own
 	// configs.Backend.HealthCheck; nil with no backend check configured
 	// means no active checks (backends stay in rotation unless ejected).
@@ -148,34 +151,54 @@ func (p *Pool) setPolicy(opts Options) error {
 	if opts.HashBound != nil {
 		bound = *opts.HashBound
 	}
-	switch canonical(opts.Policy) {
-	case "", "round-robin":
-		p.policy = &roundRobin{}
-	case "weighted-round-robin":
-		p.policy = &weightedRoundRobin{}
-	case "least-connections":
-		p.policy = &leastConn{score: byConns}
-	case "weighted-least-connections":
-		p.policy = &leastConn{score: byConnsPerWeight}
-	case "bounded-least-connections":
-		p.policy, p.trackTotal = &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}, true
-	case "least-response-time":
-		p.policy, p.trackRTT = &leastConn{score: byResponseTime}, true
-	case "power-of-two":
-		p.policy = &powerOfTwo{}
-	case "ip-hash":
-		p.policy = &consistentHash{key: hashKey{kind: keyIP}, bound: -1}
-	case "consistent-hash":
-		p.policy, p.trackTotal = &consistentHash{key: key, bound: bound}, bound >= 0
-	case "sticky-session":
-		p.sticky = newSticky(opts.StickyCookie, p.backends, &weightedRoundRobin{})
-		p.policy = p.sticky
-	case "adaptive":
-		p.policy, p.trackRTT, p.trackTotal = newAdaptive(), true, true
-	default:
-		return fmt.Errorf("unknown policy %q: want one of %s", opts.Policy, strings.Join(configs.Policies, ", "))
+	name := canonical(opts.Policy)
+	if name != "sticky-session" {
+		p.policy, err = p.newPolicy(name, opts.Policy, key, bound)
+		return err
 	}
-	return err
+	baseName := canonical(opts.StickyBase)
+	if baseName == "sticky-session" {
+		return fmt.Errorf("sticky-session cannot be its own base policy")
+	}
+	base, err := p.newPolicy(baseName, opts.StickyBase, key, bound)
+	if err != nil {
+		return fmt.Errorf("sticky base: %w", err)
+	}
+	p.sticky = newSticky(opts.StickyCookie, p.backends, base)
+	p.policy = p.sticky
+	return nil
+}
+
+// newPolicy builds the policy of canonical name (written as given, for
+// messages) and notes what it needs the pool to track.
+func (p *Pool) newPolicy(name, given string, key hashKey, bound float64) (policy, error) {
+	switch name {
+	case "", "round-robin":
+		return &roundRobin{}, nil
+	case "weighted-round-robin":
+		return &weightedRoundRobin{}, nil
+	case "least-connections":
+		return &leastConn{score: byConns}, nil
+	case "weighted-least-connections":
+		return &leastConn{score: byConnsPerWeight}, nil
+	case "bounded-least-connections":
+		p.trackTotal = true
+		return &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}, nil
+	case "least-response-time":
+		p.trackRTT = true
+		return &leastConn{score: byResponseTime}, nil
+	case "power-of-two":
+		return &powerOfTwo{}, nil
+	case "ip-hash":
+		return &consistentHash{key: hashKey{kind: keyIP}, bound: -1}, nil
+	case "consistent-hash":
+		p.trackTotal = bound >= 0
+		return &consistentHash{key: key, bound: bound}, nil
+	case "adaptive":
+		p.trackRTT, p.trackTotal = true, true
+		return newAdaptive(), nil
+	}
+	return nil, fmt.Errorf("unknown policy %q: want one of %s", given, strings.Join(configs.Policies, ", "))
 }
 
 // canonical spells a policy name as configs.Policies does.
@@ -194,6 +217,7 @@ func OptionsFor(cfg *configs.Config, svc *configs.Service, loc *configs.Location
 	var o Options
 	if loc != nil {
 		o.Policy, o.HashKey, o.HashBound, o.StickyCookie = loc.LBPolicy, loc.HashKey, loc.HashBound, loc.StickyCookie
+		o.StickyBase = loc.StickyBase
 	}
 	if o.Policy == "" {
 		o.Policy = cfg.Algorithm

@@ -56,6 +56,7 @@ func TestPickDistributionFollowsWeights(t *testing.T) {
 	weights := []int{1, 2, 3, 4}
 	cases := []struct {
 		policy, key string
+		base        string  // sticky-session's base policy
 		equal       bool    // round-robin ignores weights
 		tol         float64 // allowed |share - expected| relative to expected
 	}{
@@ -71,13 +72,15 @@ func TestPickDistributionFollowsWeights(t *testing.T) {
 		{policy: "consistent-hash", key: "header:X-User", tol: 0.2},
 		{policy: "consistent-hash", key: "cookie:sid", tol: 0.2},
 		{policy: "consistent-hash", key: "path", tol: 0.2},
-		{policy: "sticky-session", tol: 0.01},
+		{policy: "sticky-session", equal: true, tol: 0.01}, // base round-robin by default
+		{policy: "sticky-session", base: "weighted-round-robin", tol: 0.01},
+		{policy: "sticky-session", base: "least_connections", tol: 0.01},
 		{policy: "adaptive", tol: 0.01},
 	}
 	const n = 20000
 	for _, tc := range cases {
-		t.Run(tc.policy+"/"+tc.key, func(t *testing.T) {
-			p := mustPool(t, testBackends(weights...), Options{Policy: tc.policy, HashKey: tc.key})
+		t.Run(tc.policy+"/"+tc.key+tc.base, func(t *testing.T) {
+			p := mustPool(t, testBackends(weights...), Options{Policy: tc.policy, HashKey: tc.key, StickyBase: tc.base})
 			rng := rand.New(rand.NewPCG(1, 2))
 			var ctx fasthttp.RequestCtx
 			counts := make([]int, len(weights))
@@ -118,6 +121,11 @@ func TestPolicyNamesAcceptDashOrUnderscoreAndRejectUnknown(t *testing.T) {
 	}
 	if _, err := New(testBackends(1), Options{Policy: "consistent-hash", HashKey: "header:", Logger: quiet}); err == nil {
 		t.Error(`hash_key "header:" accepted`)
+	}
+	for _, bad := range []string{"sticky-session", "sticky_session", "random"} {
+		if _, err := New(testBackends(1), Options{Policy: "sticky-session", StickyBase: bad, Logger: quiet}); err == nil {
+			t.Errorf("sticky base %q accepted", bad)
+		}
 	}
 }
 

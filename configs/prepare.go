@@ -140,6 +140,10 @@ func (c *Config) defaults() {
 		c.HashBound = ptr(defaultHashBound)
 	}
 	setString(&c.StickyCookie, defaultStickyCookie)
+	setString(&c.StickyBase, "round-robin")
+	if p, ok := CanonicalPolicy(c.StickyBase); ok {
+		c.StickyBase = p
+	}
 	setString(&c.PluginDirectory, defaultPluginDir)
 	if c.PluginStrict == nil {
 		c.PluginStrict = ptr(true)
@@ -231,6 +235,10 @@ func (c *Config) serviceDefaults(s *Service) {
 			l.HashBound = ptr(*c.HashBound)
 		}
 		setString(&l.StickyCookie, c.StickyCookie)
+		setString(&l.StickyBase, c.StickyBase)
+		if p, ok := CanonicalPolicy(l.StickyBase); ok {
+			l.StickyBase = p
+		}
 		for j := range l.Backends {
 			l.Backends[j].defaults()
 		}

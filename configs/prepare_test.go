@@ -33,6 +33,7 @@ plugins:
 		{"hash_key", l.HashKey, "ip"},
 		{"hash_bound", *l.HashBound, 0.25},
 		{"sticky_cookie", l.StickyCookie, "spillway_sticky"},
+		{"sticky_base", l.StickyBase, "round-robin"},
 		{"weight", b.Weight, 1},
 		{"plugin_directory", cfg.PluginDirectory, "./plugins"},
 		{"plugin_strict", *cfg.PluginStrict, true},
@@ -108,6 +109,7 @@ algorithm: Consistent_Hash
 hash_key: "Header:X-User"
 hash_bound: 0.5
 sticky_cookie: sid
+sticky_base: Least_Connections
 backends:
   - url: http://127.0.0.1:9000
     weight: 3
@@ -131,7 +133,7 @@ services:
 	}
 	l := d.Locations[0]
 	if l.Path != "/" || l.LBPolicy != "consistent-hash" || l.HashKey != "header:X-User" ||
-		*l.HashBound != 0.5 || l.StickyCookie != "sid" {
+		*l.HashBound != 0.5 || l.StickyCookie != "sid" || l.StickyBase != "least-connections" {
 		t.Errorf("default location = %+v (bound %v)", l, *l.HashBound)
 	}
 	if len(l.Backends) != 1 || l.Backends[0].URL != "http://127.0.0.1:9000" || l.Backends[0].Weight != 3 {

@@ -56,6 +56,10 @@ type Config struct {
 	// StickyCookie names the cookie of sticky-session for every location
 	// without its own. Default "spillway_sticky".
 	StickyCookie string `yaml:"sticky_cookie"`
+	// StickyBase is the policy sticky-session falls back to for a request
+	// without a valid cookie, for every location without its own: any
+	// policy but sticky-session. Default "round-robin".
+	StickyBase string `yaml:"sticky_base"`
 	// Backends are the default service's backends, served on Port for any
 	// Host under the path "/".
 	Backends []Backend `yaml:"backends"`
@@ -188,6 +192,9 @@ type Location struct {
 	HashBound *float64 `yaml:"hash_bound"`
 	// StickyCookie overrides Config.StickyCookie for this location.
 	StickyCookie string `yaml:"sticky_cookie"`
+	// StickyBase overrides Config.StickyBase for this location; after
+	// Prepare it holds the effective base policy in canonical form.
+	StickyBase string `yaml:"sticky_base"`
 	// Backends serve the location; required unless it only redirects.
 	Backends []Backend `yaml:"backends"`
 }

@@ -18,6 +18,7 @@ func (c *Config) validate(ps *problems) {
 	}
 	checkPolicy(ps, "algorithm", c.Algorithm)
 	checkHashOptions(ps, "", c.HashKey, c.HashBound, c.StickyCookie)
+	checkStickyBase(ps, "", c.StickyBase)
 	if len(c.Services) == 0 {
 		ps.errorf("", "nothing to serve: write top-level backends, or services with locations")
 	}
@@ -189,6 +190,7 @@ func (c *Config) validateLocation(ps *problems, key string, l *Location) {
 	}
 	checkPolicy(ps, join(key, "lb_policy"), l.LBPolicy)
 	checkHashOptions(ps, key, l.HashKey, l.HashBound, l.StickyCookie)
+	checkStickyBase(ps, key, l.StickyBase)
 	if len(l.Backends) == 0 && l.Redirect == "" {
 		ps.errorf(join(key, "backends"), "no backends: a location needs backends unless it only redirects")
 	}
@@ -258,6 +260,20 @@ func checkHashOptions(ps *problems, key, hashKey string, bound *float64, cookie 
 	if cookie != "" && !validToken(cookie) {
 		ps.errorf(join(key, "sticky_cookie"), "%q is not a valid cookie name", cookie)
 	}
+}
+
+// checkStickyBase checks sticky_base beside a policy (key is the location,
+// or "" at top level): any policy but sticky-session itself.
+func checkStickyBase(ps *problems, key, name string) {
+	if name == "" {
+		return
+	}
+	k := join(key, "sticky_base")
+	if p, ok := CanonicalPolicy(name); ok && p == "sticky-session" {
+		ps.errorf(k, "sticky-session cannot be its own base policy")
+		return
+	}
+	checkPolicy(ps, k, name)
 }
 
 // checkHeaders checks a service's header rules.

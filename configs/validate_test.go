@@ -30,6 +30,14 @@ backends: [{url: "http://127.0.0.1:9000"}]
 `, []string{`t.yaml:3: services[0].locations[0].hash_key: "header:": expected ip, path, header:NAME or cookie:NAME`}},
 		{"negative hash_bound", minimal + `hash_bound: -0.5
 `, []string{`t.yaml:6: hash_bound: -0.5 is negative`}},
+		{"sticky_base naming sticky-session", minimal + `sticky_base: sticky_session
+`, []string{`t.yaml:6: sticky_base: sticky-session cannot be its own base policy`}},
+		{"unknown location sticky_base", `services:
+  - locations:
+      - lb_policy: sticky-session
+        sticky_base: random
+        backends: [{url: "http://127.0.0.1:9000"}]
+`, []string{`t.yaml:4: services[0].locations[0].sticky_base: unknown policy "random"`}},
 		{"backend url without scheme", `backends:
   - url: /just/a/path
 `, []string{`t.yaml:2: backends[0].url: "/just/a/path": expected an absolute http:// or https:// URL`}},
