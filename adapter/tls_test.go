@@ -2,27 +2,21 @@ package adapter
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 	"github.com/valyala/fasthttp"
 )
 
 // On a TLS listener the request carries the connection's TLS state, as
 // net/http's server sets Request.TLS; on plain TCP it is nil.
 func TestRequestTLSStateOnTLSListener(t *testing.T) {
-	certPEM, keyPEM := selfSigned(t)
+	certPEM, keyPEM := tlstest.SelfSigned(t, "spillway.test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,29 +58,4 @@ func TestRequestTLSStateOnTLSListener(t *testing.T) {
 	if g != want {
 		t.Errorf("TLS state: got %+v, want %+v", g, want)
 	}
-}
-
-// selfSigned makes a throwaway certificate for spillway.test.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "spillway.test"},
-		DNSNames:     []string{"spillway.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

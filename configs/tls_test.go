@@ -1,50 +1,24 @@
 package configs
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 )
 
 // writeKeyPair writes a fresh self-signed certificate for host and its key
 // as PEM files name.crt and name.key in dir.
 func writeKeyPair(t *testing.T, dir, name, host string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: host},
-		DNSNames:     []string{host},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(file, typ string, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+	certPEM, keyPEM := tlstest.SelfSigned(t, host)
+	for file, data := range map[string][]byte{name + ".crt": certPEM, name + ".key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(name+".crt", "CERTIFICATE", der)
-	write(name+".key", "PRIVATE KEY", keyDER)
 }
 
 // loadIn writes src as t.yaml in dir and loads it, returning the errors'

@@ -22,6 +22,7 @@ import (
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/fastproxy/middleware"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 )
 
 // proxy is a running Spillway in front of one origin.
@@ -38,8 +39,8 @@ func startProxy(t *testing.T, origin, mw string, overTLS bool) *proxy {
 	tlsBlock, scheme := "", "http"
 	tr := &http.Transport{DisableCompression: true}
 	if overTLS {
-		middleware.WriteSelfSigned(t, dir)
-		tlsBlock, scheme = "    tls: {cert_file: tls.crt, key_file: tls.key}\n", "https"
+		certFile, keyFile := tlstest.Files(t, "127.0.0.1")
+		tlsBlock, scheme = fmt.Sprintf("    tls: {cert_file: %q, key_file: %q}\n", certFile, keyFile), "https"
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	src := fmt.Sprintf("port: 0\nservices:\n  - name: svc\n%s    middleware: %s\n    locations: [{path: /, backends: [{url: %q}]}]\n",

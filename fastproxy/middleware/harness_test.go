@@ -3,14 +3,8 @@ package middleware
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -64,7 +59,7 @@ func newRig(t *testing.T, chain *Chain, overTLS bool) *rig {
 	scheme := "http"
 	if overTLS {
 		scheme = "https"
-		cert := selfSigned(t)
+		cert := tlstest.Certificate(t, "127.0.0.1")
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
@@ -149,26 +144,6 @@ func (r *rig) do(t *testing.T, method, path string, headers ...string) (*http.Re
 		t.Fatal(err)
 	}
 	return resp, body
-}
-
-func selfSigned(t testing.TB) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "middleware test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func mustNew(t testing.TB, global, service []configs.Middleware) *Chain {
