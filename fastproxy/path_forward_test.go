@@ -359,3 +359,28 @@ func TestConnectionPoolLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterFollowsTheServiceCircuitBreaker: once passive ejection has
+// taken every backend out, the 503 tells clients to come back after the
+// ejection back-off in force for that location — a service's
+// circuit_breaker reset_timeout over the global passive_health.backoff.
+func TestRetryAfterFollowsTheServiceCircuitBreaker(t *testing.T) {
+	zero := 0
+	svc := pathService("", pathLoc("/", pathClosedURL(t)))
+	svc.Middleware = []configs.Middleware{{CircuitBreaker: &configs.CircuitBreaker{
+		FailureThreshold: 1, ResetTimeout: configs.Duration(7 * time.Second)}}}
+	cfg := &configs.Config{
+		Services:      []configs.Service{svc},
+		Retry:         configs.Retry{Attempts: &zero},
+		PassiveHealth: configs.PassiveHealth{Backoff: configs.Duration(30 * time.Second)},
+	}
+	px := pathStartProxy(t, cfg, Options{})
+	if resp, body := pathDo(t, px, "GET", "h", "/", nil, nil); resp.StatusCode != 502 {
+		t.Fatalf("first request: status %d %q, want 502 (the failure that ejects)", resp.StatusCode, body)
+	}
+	resp, body := pathDo(t, px, "GET", "h", "/", nil, nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("with the backend ejected: status %d Retry-After %q %q, want 503 with Retry-After 7",
+			resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/spillway-lb/spillway/balancer"
 	"github.com/spillway-lb/spillway/configs"
@@ -16,12 +18,11 @@ import (
 // newProxy and shared by every connection of the port; all its fields are
 // read-only after that.
 type proxy struct {
-	log        *slog.Logger
-	plugins    Plugins
-	routes     routes
-	trusted    trustedNets
-	retry      retryPolicy
-	retryAfter []byte // Retry-After value when every backend is down
+	log     *slog.Logger
+	plugins Plugins
+	routes  routes
+	trusted trustedNets
+	retry   retryPolicy
 }
 
 // pathScratch is one request's scratch space, pooled so that mapping
@@ -108,7 +109,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	// Hooks after this see the client's request-target, not the backend's.
 	req.SetRequestURIBytes(sc.uri)
 	if err != nil {
-		p.fail(ctx, b, err, sc)
+		p.fail(ctx, loc, b, err, sc)
 		return
 	}
 
@@ -162,11 +163,11 @@ func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.
 
 // fail answers a request that could not be forwarded, through statusFor
 // and writeError, and logs one line naming the backend.
-func (p *proxy) fail(ctx *fasthttp.RequestCtx, b *balancer.Backend, err error, sc *pathScratch) {
+func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backend, err error, sc *pathScratch) {
 	status, msg := statusFor(err)
 	writeError(ctx, status, msg)
 	if status == fasthttp.StatusServiceUnavailable && err == balancer.ErrNoBackend {
-		ctx.Response.Header.SetBytesKV(hdrRetryAfter, p.retryAfter)
+		ctx.Response.Header.SetBytesKV(hdrRetryAfter, loc.retryAfter)
 	}
 	addr := "none"
 	if b != nil {
@@ -188,7 +189,6 @@ func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*
 	if p.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
-	p.retryAfter = []byte(fmt.Sprint(int(durationOr(cfg.PassiveHealth.Backoff, 10e9).Seconds())))
 	for _, sc := range services {
 		svc, err := p.buildService(cfg, sc)
 		if err != nil {
@@ -220,6 +220,8 @@ func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service
 		svc.locations = append(svc.locations, l)
 		bo := balancer.OptionsFor(cfg, sc, lc)
 		bo.Logger = p.log
+		backoff := max(time.Second, durationOr(bo.Passive.Backoff, balancer.DefaultBackoff))
+		l.retryAfter = strconv.AppendInt(nil, int64(backoff/time.Second), 10)
 		if l.pool, err = balancer.New(lc.Backends, bo); err != nil {
 			svc.close()
 			return nil, fmt.Errorf("location %q: %w", lc.Path, err)

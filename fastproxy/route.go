@@ -36,6 +36,9 @@ type location struct {
 	// redirect answers exactly "/" with 301 here (location "/" only).
 	redirect []byte
 	pool     *balancer.Pool
+	// retryAfter is the Retry-After of a 503 when every backend is down:
+	// the pool's first ejection back-off, in seconds.
+	retryAfter []byte
 	// backends is indexed by balancer.Backend.Index.
 	backends []*backend
 }
