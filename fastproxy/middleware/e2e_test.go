@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -17,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-	brotli "github.com/molecule-man/go-brrr"
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/fastproxy/middleware"
@@ -71,24 +68,7 @@ func startProxy(t *testing.T, origin, mw string, overTLS bool) *proxy {
 
 func (p *proxy) do(t *testing.T, method, path string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, p.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return middleware.Fetch(t, p.client, method, p.url+path, headers...)
 }
 
 // origin serves text, counts requests and reports X-Forwarded-Proto; on
@@ -174,28 +154,6 @@ func TestProxyCORSPreflightAndSimple(t *testing.T) {
 	}
 }
 
-func decode(t *testing.T, enc string, r io.Reader) io.Reader {
-	t.Helper()
-	switch enc {
-	case "gzip":
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return zr
-	case "br":
-		return brotli.NewReader(r)
-	case "zstd":
-		zr, err := zstd.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(zr.Close)
-		return zr
-	}
-	return r
-}
-
 func TestProxyCompressionRoundTrips(t *testing.T) {
 	var hits atomic.Int64
 	gate := make(chan struct{}, 1)
@@ -206,7 +164,7 @@ func TestProxyCompressionRoundTrips(t *testing.T) {
 			if got := resp.Header.Get("Content-Encoding"); got != enc {
 				t.Fatalf("Content-Encoding %q", got)
 			}
-			plain, err := io.ReadAll(decode(t, enc, strings.NewReader(string(body))))
+			plain, err := io.ReadAll(middleware.Decoder(t, enc, strings.NewReader(string(body))))
 			if err != nil || string(plain) != middleware.BigText {
 				t.Errorf("decoded %d bytes, %v", len(plain), err)
 			}
@@ -222,7 +180,7 @@ func TestProxyCompressionRoundTrips(t *testing.T) {
 			if got := resp.Header.Get("Content-Encoding"); got != enc {
 				t.Fatalf("Content-Encoding %q", got)
 			}
-			br := bufio.NewReader(decode(t, enc, resp.Body))
+			br := bufio.NewReader(middleware.Decoder(t, enc, resp.Body))
 			if first, err := br.ReadString('\n'); err != nil || first != "first part\n" {
 				t.Fatalf("first part %q, %v", first, err)
 			}

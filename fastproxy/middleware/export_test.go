@@ -5,3 +5,9 @@ package middleware
 
 // BigText is a compressible body well above the compression threshold.
 var BigText = bigText
+
+// Fetch and Decoder are the helpers of the package's own tests.
+var (
+	Fetch   = fetch
+	Decoder = decoder
+)

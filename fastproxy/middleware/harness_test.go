@@ -126,7 +126,14 @@ func (r *rig) answer(ctx *fasthttp.RequestCtx) {
 // the answer with its body read whole (still encoded).
 func (r *rig) do(t *testing.T, method, path string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, r.url+path, nil)
+	return fetch(t, r.client, method, r.url+path, headers...)
+}
+
+// fetch sends a request for url with the given headers ("Name: value")
+// through c and returns the answer with its body read whole.
+func fetch(t *testing.T, c *http.Client, method, url string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +141,7 @@ func (r *rig) do(t *testing.T, method, path string, headers ...string) (*http.Re
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := r.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
