@@ -27,7 +27,11 @@ type streamTransport[C interface{ Conn() net.Conn }] struct {
 	close   func(C)
 	// maxIdle caps the idle connections kept (connection_pool.max_idle); 0: no cap.
 	maxIdle int
-	bodies  sync.Pool // of *backendBody[C]
+	// idleMu makes done's count-then-release one step; without it two
+	// responses finishing together both see room for one more and the
+	// pool ends up over max_idle.
+	idleMu sync.Mutex
+	bodies sync.Pool // of *backendBody[C]
 }
 
 func newStreamTransport[C interface{ Conn() net.Conn }](acquire func(time.Duration, bool) (C, error), release, closeConn func(C), maxIdle int) *streamTransport[C] {
@@ -143,7 +147,17 @@ func bodyAllowed(code int) bool {
 // done returns a connection to the pool, or closes it when it cannot be
 // reused or the pool already holds max_idle idle ones.
 func (t *streamTransport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
-	if keep && (t.maxIdle <= 0 || hc.IdleConnsCount() < t.maxIdle) {
+	if keep && t.maxIdle > 0 {
+		t.idleMu.Lock()
+		keep = hc.IdleConnsCount() < t.maxIdle
+		if keep {
+			t.release(cc)
+		}
+		t.idleMu.Unlock()
+		if keep {
+			return
+		}
+	} else if keep {
 		t.release(cc)
 		return
 	}
