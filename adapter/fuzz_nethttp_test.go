@@ -35,18 +35,19 @@ func FuzzRequestMatchesNetHTTP(f *testing.F) {
 			return
 		}
 		delete(want.Header, "Host")
-		// Known difference (README): fasthttp drops empty Content-Type and
-		// Cookie lines, so neither the plugin nor the backend sees them.
-		for _, k := range []string{"Content-Type", "Cookie"} {
-			if v, ok := want.Header[k]; ok && len(v) == 1 && v[0] == "" {
-				delete(want.Header, k)
-			}
-		}
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, remote, nil)
 		x := Acquire(&ctx)
 		defer Release(x)
 		got := x.Request()
+		// Known difference (README): fasthttp may drop empty Content-Type
+		// and Cookie lines (it keeps an empty Cookie line it never parsed),
+		// and then neither the plugin nor the backend sees them.
+		for _, k := range []string{"Content-Type", "Cookie"} {
+			if v, ok := want.Header[k]; ok && len(v) == 1 && v[0] == "" && got.Header[k] == nil {
+				delete(want.Header, k)
+			}
+		}
 		for _, c := range []struct {
 			name      string
 			got, want any

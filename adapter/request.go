@@ -42,29 +42,30 @@ func (x *Exchange) convertRequest() {
 	// not Request.RequestURI, which rebuilds it from the parsed and
 	// normalized URI and would rewrite the forwarded request line.
 	b.buf = fr.Header.AppendBytes(b.buf)
-	m0, m1, u0, u1, p0, p1 := b.parseHead(&fr.Header)
+	m1, u0, u1, p0, p1 := b.parseHead(&fr.Header)
 	a0 := len(b.buf)
 	b.buf = appendAddr(b.buf, x.ctx.RemoteAddr())
 	a1 := len(b.buf)
 	if len(fr.Header.UserAgent()) == 0 && rawHas(fr.Header.RawHeaders(), "user-agent", "") {
 		// fasthttp keeps an empty User-Agent line but does not write it.
-		b.addField([]byte("User-Agent"), nil)
+		b.push(idUserAgent, 0, 0, a1, a1)
 	}
-	if needsPragmaFix(b) {
+	if v, ok := b.field(idPragma); ok && string(b.buf[v.v0:v.v1]) == "no-cache" && !b.ids.has(idCacheControl) {
 		// As net/http: "Pragma: no-cache" without Cache-Control means
-		// "Cache-Control: no-cache" (RFC 7234, Section 5.4).
-		b.addField([]byte("Cache-Control"), []byte("no-cache"))
+		// "Cache-Control: no-cache" (RFC 7234, Section 5.4); the Pragma
+		// value's bytes serve for it.
+		b.push(idCacheControl, 0, 0, int(v.v0), int(v.v1))
 	}
 	s := b.arena()
 	vals := make([]string, len(b.fields))
 	b.group(s, vals)
 
 	r := &x.req
-	r.Method, r.RequestURI, r.Proto = s[m0:m1], s[u0:u1], s[p0:p1]
+	r.Method, r.RequestURI, r.Proto = s[:m1], s[u0:u1], s[p0:p1]
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.RemoteAddr = s[a0:a1]
 	r.Header = header(&x.reqHeader)
-	hostHeader := x.fillRequestHeader(r, s, vals)
+	hostHeader, conn := x.fillRequestHeader(r, s, vals)
 
 	parseURI(&x.reqURL, r.RequestURI, r.Method)
 	r.URL = &x.reqURL
@@ -72,7 +73,7 @@ func (x *Exchange) convertRequest() {
 	if r.Host == "" {
 		r.Host = hostHeader
 	}
-	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
+	r.Close = shouldClose(r.ProtoMajor, r.ProtoMinor, conn)
 
 	r.ContentLength = 0
 	if r.TransferEncoding != nil {
@@ -97,27 +98,31 @@ func (x *Exchange) convertRequest() {
 
 // fillRequestHeader puts the grouped header lines into r.Header and the
 // fields net/http keeps apart (Host, Transfer-Encoding, Trailer, and
-// Content-Length next to chunked), and returns the first Host value.
-func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string) {
-	chunked := x.b.grouped(s, "Transfer-Encoding")
+// Content-Length next to chunked), and returns the first Host value and
+// the Connection values.
+func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string, conn []string) {
+	chunked := x.b.ids.has(idTransferEncoding)
 	var trailer []string
 	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
-		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
+		v := vals[g.a:g.z:g.z]
 		switch {
-		case key == "Host":
+		case g.id == idHost:
 			host = v[0]
-		case key == "Transfer-Encoding":
+		case g.id == idTransferEncoding:
 			// net/http accepts only "chunked" and spells it in lower case.
 			r.TransferEncoding = v[:1]
 			r.TransferEncoding[0] = "chunked"
-		case key == "Content-Length" && chunked:
+		case g.id == idContentLength && chunked:
 			// A chunked body has no length (RFC 9112, Section 6.3).
-		case key == "Trailer" && chunked:
+		case g.id == idTrailer && chunked:
 			trailer = v
 		default:
-			r.Header[key] = v
+			if g.id == idConnection {
+				conn = v
+			}
+			r.Header[g.key(s)] = v
 			g.inMap = true
 			n++
 		}
@@ -126,14 +131,14 @@ func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (
 	if trailer != nil {
 		r.Trailer = trailerKeys(trailer)
 	}
-	return host
+	return host, conn
 }
 
 // snapRequest records what the plugin is given, for ApplyRequest.
 func (x *Exchange) snapRequest(arena string) {
 	r, s := &x.req, &x.reqSnap
 	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
-	s.url = x.reqURL
+	s.takeURL(&x.reqURL)
 	s.contentLength = r.ContentLength
 	s.body = r.Body
 	s.takeHeader(arena, &x.b)
@@ -158,7 +163,7 @@ func (x *Exchange) ApplyRequest() {
 	if r.Method != s.method {
 		fr.Header.SetMethod(r.Method)
 	}
-	if r.URL != nil && urlChanged(r.URL, &s.url) {
+	if r.URL != nil && s.urlChanged(r.URL) {
 		fr.SetRequestURI(r.URL.RequestURI())
 	} else if r.RequestURI != s.requestURI && r.RequestURI != "" {
 		fr.SetRequestURI(r.RequestURI)
@@ -179,7 +184,7 @@ func (x *Exchange) ApplyRequest() {
 	// not read a replaced body twice (header write-back is idempotent).
 	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
 	if r.URL != nil {
-		s.url = *r.URL
+		s.takeURL(r.URL)
 	}
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.reqBody.read = false
@@ -244,17 +249,6 @@ func truncate(fr interface {
 	}
 }
 
-// needsPragmaFix reports "Pragma: no-cache" (as the first Pragma line)
-// without any Cache-Control, which net/http's server completes.
-func needsPragmaFix(b *build) bool {
-	for _, f := range b.fields {
-		if string(b.buf[f.k0:f.k1]) == "Pragma" {
-			return string(b.buf[f.v0:f.v1]) == "no-cache" && !b.has("Cache-Control")
-		}
-	}
-	return false
-}
-
 // shouldClose mirrors net/http's reading of Connection for requests.
 func shouldClose(major, minor int, conn []string) bool {
 	if major < 1 {
@@ -313,13 +307,13 @@ func trailerKeys(vals []string) http.Header {
 // method that may carry a body, "Connection: close" for an HTTP/1.0
 // request, and the default Content-Type of a body. Only those lines need
 // the scan of the raw header.
-func synthetic(h *fasthttp.RequestHeader, k, v []byte) bool {
+func synthetic(h *fasthttp.RequestHeader, id uint8, v []byte) bool {
 	switch {
-	case string(k) == "Content-Type" && string(v) == "application/octet-stream":
+	case id == idContentType && string(v) == "application/octet-stream":
 		return !rawHas(h.RawHeaders(), "content-type", "")
-	case string(k) == "Content-Length" && string(v) == "0":
+	case id == idContentLength && string(v) == "0":
 		return !rawHas(h.RawHeaders(), "content-length", "")
-	case string(k) == "Connection" && string(v) == "close":
+	case id == idConnection && string(v) == "close":
 		return !rawHas(h.RawHeaders(), "connection", "close")
 	}
 	return false
@@ -345,9 +339,9 @@ func rawHas(raw []byte, name, token string) bool {
 }
 
 // parseHead records the fields of the serialized request header in b.buf
-// (canonicalizing keys in place) and returns the offsets of the method,
-// target and protocol of its first line.
-func (b *build) parseHead(h *fasthttp.RequestHeader) (m0, m1, u0, u1, p0, p1 int) {
+// (canonicalizing keys in place) and returns the offsets of the end of the
+// method and of the target and protocol of its first line.
+func (b *build) parseHead(h *fasthttp.RequestHeader) (m1, u0, u1, p0, p1 int) {
 	w := b.buf
 	end := bytes.IndexByte(w, '\n')
 	line := w[:end]
@@ -370,11 +364,19 @@ func (b *build) parseHead(h *fasthttp.RequestHeader) (m0, m1, u0, u1, p0, p1 int
 		for v1 > v0 && (w[v1-1] == '\r' || w[v1-1] == ' ' || w[v1-1] == '\t') {
 			v1--
 		}
-		if !synthetic(h, w[i:c], w[v0:v1]) {
-			canonicalize(w[i:c])
-			b.fields = append(b.fields, field{i, c, v0, v1})
+		k := w[i:c]
+		id := lookupKey(k)
+		if id == idNone && canonicalize(k) {
+			id = lookupKey(k)
+		}
+		if !synthetic(h, id, w[v0:v1]) {
+			if id != idNone {
+				b.push(id, 0, 0, v0, v1)
+			} else {
+				b.push(id, i, c, v0, v1)
+			}
 		}
 		i = j + 1
 	}
-	return m0, m1, u0, u1, p0, p1
+	return m1, u0, u1, p0, p1
 }

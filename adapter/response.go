@@ -89,22 +89,22 @@ func (x *Exchange) convertResponse() {
 // and Trailer next to chunked, and a Connection that says close (the
 // client reports it in Close only).
 func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) {
-	chunked := x.b.grouped(s, "Transfer-Encoding")
+	chunked := x.b.ids.has(idTransferEncoding)
 	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
-		key, v := s[g.k0:g.k1], vals[g.a:g.z:g.z]
+		v := vals[g.a:g.z:g.z]
 		switch {
-		case key == "Transfer-Encoding":
+		case g.id == idTransferEncoding:
 			r.TransferEncoding = v[:1]
 			r.TransferEncoding[0] = "chunked"
-		case key == "Content-Length" && chunked:
-		case key == "Trailer" && chunked:
+		case g.id == idContentLength && chunked:
+		case g.id == idTrailer && chunked:
 			r.Trailer = trailerKeys(v)
-		case key == "Connection" && hasToken(v, "close"):
+		case g.id == idConnection && hasToken(v, "close"):
 			r.Close = true
 		default:
-			r.Header[key] = v
+			r.Header[g.key(s)] = v
 			g.inMap = true
 			n++
 		}

@@ -80,10 +80,3 @@ var pathByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// urlChanged reports whether the parts of u that make up a request target
-// differ from the snapshot s.
-func urlChanged(u, s *url.URL) bool {
-	return u.Path != s.Path || u.RawPath != s.RawPath || u.RawQuery != s.RawQuery ||
-		u.ForceQuery != s.ForceQuery || u.Opaque != s.Opaque
-}
