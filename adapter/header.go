@@ -2,6 +2,8 @@ package adapter
 
 import (
 	"net/http"
+	"strings"
+	"unsafe"
 )
 
 // build is the scratch of one conversion: fasthttp's bytes are copied into
@@ -109,7 +111,7 @@ func (b *build) push(id uint8, k0, k1, v0, v1 int) {
 // order they came, and records the groups in b.groups and the values'
 // offsets in b.spans. Keys are compared as strings, as a Header map would.
 func (b *build) group(s string, vals []string) {
-	if !b.repeat && (b.arenaN < 2 || !b.repeats()) {
+	if !b.repeat && (b.arenaN < 2 || !b.repeats(s)) {
 		// Every key comes once, the common case: one group per field.
 		for i, f := range b.fields {
 			vals[i] = s[f.v.v0:f.v.v1]
@@ -140,12 +142,12 @@ func (b *build) group(s string, vals []string) {
 // than once. A key's signature (length and end bytes) is looked up in a
 // 256-bit set first, so distinct keys cost one bit test each; only a
 // signature seen before leads to comparing bytes.
-func (b *build) repeats() bool {
+func (b *build) repeats(s string) bool {
 	var seen [4]uint64
 	sigs := b.sigs[:0]
 	defer func() { b.sigs = sigs }()
 	for _, f := range b.fields {
-		k := b.buf[f.k0:f.k1]
+		k := s[f.k0:f.k1]
 		sig := uint32(len(k)) << 16
 		if f.id != idNone {
 			sig = 0 // never compared: interned keys are not in the arena
@@ -156,7 +158,7 @@ func (b *build) repeats() bool {
 		if f.id == idNone && seen[bit>>6]&(1<<(bit&63)) != 0 {
 			for j, other := range sigs {
 				g := b.fields[j]
-				if other == sig && g.id == idNone && string(k) == string(b.buf[g.k0:g.k1]) {
+				if other == sig && g.id == idNone && k == s[g.k0:g.k1] {
 					return true
 				}
 			}
@@ -208,6 +210,33 @@ func (b *build) field(id uint8) (v span, ok bool) {
 		}
 	}
 	return span{}, false
+}
+
+// compact returns, as one fresh string, buf[:head], the keys that are not
+// interned and the values of the fields, and buf[a0:a1] last, and moves
+// the fields' offsets into it. Only what a plugin can see is copied,
+// straight into an allocation of the exact size, which is never written
+// again once it is a string.
+func (b *build) compact(head, a0, a1 int) string {
+	n := head + a1 - a0
+	for _, f := range b.fields {
+		n += int(f.k1-f.k0) + int(f.v.v1-f.v.v0)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, b.buf[:head]...)
+	for i := range b.fields {
+		f := &b.fields[i]
+		if f.id == idNone {
+			k0 := int32(len(out))
+			out = append(out, b.buf[f.k0:f.k1]...)
+			f.k0, f.k1 = k0, int32(len(out))
+		}
+		v0 := int32(len(out))
+		out = append(out, b.buf[f.v.v0:f.v.v1]...)
+		f.v = span{v0, int32(len(out))}
+	}
+	out = append(out, b.buf[a0:a1]...)
+	return unsafe.String(unsafe.SliceData(out), len(out))
 }
 
 // arena returns buf as one fresh string.
@@ -262,16 +291,15 @@ func trimSpace(v []byte) []byte {
 
 // isTokenByte reports whether c may appear in a header field name
 // (RFC 9110, Section 5.6.2).
-func isTokenByte(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
+func isTokenByte(c byte) bool { return tokenBytes[c] }
+
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
+	return t
+}()
 
 // header returns the pooled Header map in *h, making it on first use.
 func header(h *http.Header) http.Header {

@@ -122,7 +122,7 @@ func lookupKey[T string | []byte](k T) uint8 {
 	}
 	for i := keyHash(k); ; i = (i + 1) % keySlotCount {
 		id := keySlots[i]
-		if id == 0 || string(k) == internKeys[id] {
+		if id == 0 || len(k) == len(internKeys[id]) && string(k) == internKeys[id] {
 			return id
 		}
 	}

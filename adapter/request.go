@@ -34,8 +34,9 @@ func (x *Exchange) Request() *http.Request {
 func (x *Exchange) convertRequest() {
 	fr, b := &x.ctx.Request, &x.b
 	b.reset()
-	// The arena is fasthttp's own serialization of the header, parsed in
-	// place, rather than its All iterator: All moves Cookie lines to the
+	// The header is read from fasthttp's own serialization of it, parsed in
+	// place in scratch and then compacted into the arena, rather than from
+	// its All iterator: All moves Cookie lines to the
 	// end of the header (it parses them), which would change the forwarded
 	// bytes, and it joins several Cookie lines into one.
 	// The target is the header's, as the client sent it (net/http's view),
@@ -56,14 +57,14 @@ func (x *Exchange) convertRequest() {
 		// value's bytes serve for it.
 		b.push(idCacheControl, 0, 0, int(v.v0), int(v.v1))
 	}
-	s := b.arena()
+	s := b.compact(p1, a0, a1)
 	vals := make([]string, len(b.fields))
 	b.group(s, vals)
 
 	r := &x.req
 	r.Method, r.RequestURI, r.Proto = s[:m1], s[u0:u1], s[p0:p1]
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
-	r.RemoteAddr = s[a0:a1]
+	r.RemoteAddr = s[len(s)-(a1-a0):] // compact puts it last
 	r.Header = header(&x.reqHeader)
 	hostHeader, conn := x.fillRequestHeader(r, s, vals)
 

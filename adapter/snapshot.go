@@ -78,13 +78,19 @@ func (s *snapshot) reset(h http.Header) {
 }
 
 // unchanged reports whether cur holds exactly the values of g. A value
-// still backed by the arena compares by address and length alone.
+// still backed by the arena where the conversion put it (the usual case)
+// compares by address and length alone, without a call.
 func (s *snapshot) unchanged(cur []string, g *group) bool {
 	if len(cur) != int(g.z-g.a) {
 		return false
 	}
+	base := unsafe.Pointer(unsafe.StringData(s.arena))
 	for i, sp := range s.spans[g.a:g.z] {
-		if cur[i] != s.arena[sp.v0:sp.v1] {
+		v := cur[i]
+		if len(v) == int(sp.v1-sp.v0) && (len(v) == 0 || unsafe.Pointer(unsafe.StringData(v)) == unsafe.Add(base, sp.v0)) {
+			continue
+		}
+		if v != s.arena[sp.v0:sp.v1] {
 			return false
 		}
 	}
