@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -56,6 +57,18 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		t.close(cc)
 		return false, err
 	}
+
+	// Let other connections' work run before reading the answer. The
+	// backend needs tens of microseconds to answer, so a read made at once
+	// fails with EAGAIN and parks the goroutine until the poller wakes it:
+	// one wasted system call and one park per request. Read after a yield,
+	// it usually finds the answer waiting. On one core under load this cut
+	// the reads per request from 4 to 3 and the CPU per request by about a
+	// tenth without raising p99; when nothing else is runnable the yield
+	// returns at once. (Yielding before reading the client's next request
+	// as well saved little more and tripled p99 at saturation: yielded
+	// goroutines run ahead of those the poller wakes.)
+	runtime.Gosched()
 
 	br := hc.AcquireReader(conn)
 	if err = readHead(&resp.Header, br); err != nil {
