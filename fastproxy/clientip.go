@@ -93,16 +93,16 @@ func (t trustedNets) setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, tl
 		buf = append(append(buf, prior...), strCommaSpace...)
 	}
 	buf = peer.AppendTo(buf)
-	h.SetBytesKV(hdrXForwardedFor, buf)
+	h.SetCanonical(hdrXForwardedFor, buf)
 	if !trustedPeer || len(h.PeekBytes(hdrXForwardedProto)) == 0 {
 		if tls {
-			h.SetBytesKV(hdrXForwardedProto, strHTTPS)
+			h.SetCanonical(hdrXForwardedProto, strHTTPS)
 		} else {
-			h.SetBytesKV(hdrXForwardedProto, strHTTP)
+			h.SetCanonical(hdrXForwardedProto, strHTTP)
 		}
 	}
 	if !trustedPeer || len(h.PeekBytes(hdrXForwardedHost)) == 0 {
-		h.SetBytesKV(hdrXForwardedHost, h.Host())
+		h.SetCanonical(hdrXForwardedHost, h.Host())
 	}
 	return buf
 }

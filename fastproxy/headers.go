@@ -9,7 +9,8 @@ import (
 )
 
 // Header names the proxy reads or writes on every request, kept as []byte
-// so the hot path never converts.
+// so the hot path never converts. They are in canonical form, so they may
+// be passed to SetCanonical, which skips fasthttp's copy-and-normalize.
 var (
 	hdrConnection      = []byte("Connection")
 	hdrXForwardedFor   = []byte("X-Forwarded-For")
