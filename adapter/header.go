@@ -11,33 +11,31 @@ import (
 // every string a plugin sees is a slice of it or an interned key (see
 // intern.go). Nothing a plugin can reach aliases buf itself, which is
 // reused.
+//
+// Each header line is pushed as a group of one value, the common case;
+// when some key comes more than once, group merges them.
 type build struct {
 	buf    []byte
-	fields []field
 	groups []group
 	spans  []span
 	sigs   []uint32 // key signatures, see repeats
+	tmpG   []group  // scratch of group
+	tmpS   []span
 
 	ids    idSet // interned keys seen so far
 	repeat bool  // an interned key came twice
-	arenaN int   // fields whose key is in the arena, not interned
+	arenaN int   // lines whose key is in the arena, not interned
+	size   int   // bytes of the keys in the arena and the values
 }
 
-// field is one header line: its key (interned, or offsets into build.buf)
-// and its value's offsets.
-type field struct {
-	id     uint8 // interned key, or idNone
-	k0, k1 int32 // the key in the arena when id is idNone
-	v      span
-}
-
-// group is one distinct header key and the range of its values in the
-// value slice and in build.spans. inMap tells whether the key went into the
-// Header map rather than a dedicated field.
+// group is one distinct header key (interned, or offsets into the arena)
+// and the range of its values in the value slice and in build.spans.
+// inMap tells whether the key went into the Header map rather than a
+// dedicated field.
 type group struct {
-	id     uint8
+	id     uint8 // interned key, or idNone
 	inMap  bool
-	k0, k1 int32
+	k0, k1 int32 // the key in the arena when id is idNone
 	a, z   int32
 }
 
@@ -60,10 +58,9 @@ func (s *idSet) add(id uint8)      { s[id>>6] |= 1 << (id & 63) }
 
 func (b *build) reset() {
 	b.buf = b.buf[:0]
-	b.fields = b.fields[:0]
 	b.groups = b.groups[:0]
 	b.spans = b.spans[:0]
-	b.ids, b.repeat, b.arenaN = idSet{}, false, 0
+	b.ids, b.repeat, b.arenaN, b.size = idSet{}, false, 0, 0
 }
 
 // add copies p into buf and returns its offsets.
@@ -94,7 +91,8 @@ func (b *build) addField(k, v []byte) {
 	b.push(id, k0, k1, v0, v1)
 }
 
-// push appends a field, noting whether its key came before.
+// push appends a header line as a group of one value, noting whether its
+// key came before.
 func (b *build) push(id uint8, k0, k1, v0, v1 int) {
 	if id != idNone {
 		if b.ids.has(id) {
@@ -104,49 +102,57 @@ func (b *build) push(id uint8, k0, k1, v0, v1 int) {
 	} else {
 		b.arenaN++
 	}
-	b.fields = append(b.fields, field{id, int32(k0), int32(k1), span{int32(v0), int32(v1)}})
+	n := int32(len(b.groups))
+	b.size += k1 - k0 + v1 - v0
+	b.groups = append(b.groups, group{id: id, k0: int32(k0), k1: int32(k1), a: n, z: n + 1})
+	b.spans = append(b.spans, span{int32(v0), int32(v1)})
 }
 
-// group fills vals with the values of s's fields grouped by key, in the
-// order they came, and records the groups in b.groups and the values'
-// offsets in b.spans. Keys are compared as strings, as a Header map would.
-func (b *build) group(s string, vals []string) {
-	if !b.repeat && (b.arenaN < 2 || !b.repeats(s)) {
-		// Every key comes once, the common case: one group per field.
-		for i, f := range b.fields {
-			vals[i] = s[f.v.v0:f.v.v1]
-			b.spans = append(b.spans, f.v)
-			b.groups = append(b.groups, group{id: f.id, k0: f.k0, k1: f.k1, a: int32(i), z: int32(i + 1)})
-		}
-		return
+// values fills vals with the values of the groups, from arena s, after
+// merging the lines of a key that came more than once.
+func (b *build) values(s string, vals []string) {
+	if b.repeat || b.arenaN > 1 && b.repeats(s) {
+		b.group(s)
 	}
-	for i := range b.fields {
-		f := &b.fields[i]
-		if f.k0 < 0 {
+	for i, sp := range b.spans {
+		vals[i] = s[sp.v0:sp.v1]
+	}
+}
+
+// group merges the lines of each key into one group, in the order the
+// keys first came, keeping the values in the order they came. Keys are
+// compared as strings, as a Header map would.
+func (b *build) group(s string) {
+	lines, vals := append(b.tmpG[:0], b.groups...), append(b.tmpS[:0], b.spans...)
+	b.tmpG, b.tmpS = lines, vals
+	b.groups, b.spans = b.groups[:0], b.spans[:0]
+	for i := range lines {
+		l := &lines[i]
+		if l.k0 < 0 {
 			continue
 		}
-		id, k0, k1, a := f.id, f.k0, f.k1, int32(len(b.spans))
-		for j := i; j < len(b.fields); j++ {
-			g := &b.fields[j]
-			if g.k0 >= 0 && g.id == id && (id != idNone || s[g.k0:g.k1] == s[k0:k1]) {
-				vals[len(b.spans)] = s[g.v.v0:g.v.v1]
-				b.spans = append(b.spans, g.v)
-				g.k0 = -1
+		g := group{id: l.id, k0: l.k0, k1: l.k1, a: int32(len(b.spans))}
+		for j := i; j < len(lines); j++ {
+			m := &lines[j]
+			if m.k0 >= 0 && m.id == g.id && (g.id != idNone || s[m.k0:m.k1] == s[g.k0:g.k1]) {
+				b.spans = append(b.spans, vals[j])
+				m.k0 = -1
 			}
 		}
-		b.groups = append(b.groups, group{id: id, k0: k0, k1: k1, a: a, z: int32(len(b.spans))})
+		g.z = int32(len(b.spans))
+		b.groups = append(b.groups, g)
 	}
 }
 
 // repeats reports whether some key in the arena (not interned) comes more
-// than once. A key's signature (length and end bytes) is looked up in a
-// 256-bit set first, so distinct keys cost one bit test each; only a
-// signature seen before leads to comparing bytes.
+// than once; only before group. A key's signature (length and end bytes)
+// is looked up in a 256-bit set first, so distinct keys cost one bit test
+// each; only a signature seen before leads to comparing bytes.
 func (b *build) repeats(s string) bool {
 	var seen [4]uint64
 	sigs := b.sigs[:0]
 	defer func() { b.sigs = sigs }()
-	for _, f := range b.fields {
+	for _, f := range b.groups {
 		k := s[f.k0:f.k1]
 		sig := uint32(len(k)) << 16
 		if f.id != idNone {
@@ -157,7 +163,7 @@ func (b *build) repeats(s string) bool {
 		bit := (sig * 2654435761) >> 24 // Fibonacci hashing to 0..255
 		if f.id == idNone && seen[bit>>6]&(1<<(bit&63)) != 0 {
 			for j, other := range sigs {
-				g := b.fields[j]
+				g := b.groups[j]
 				if other == sig && g.id == idNone && k == s[g.k0:g.k1] {
 					return true
 				}
@@ -198,42 +204,38 @@ func (b *build) assigned(s, key string) bool {
 	return false
 }
 
-// field returns the value of the first field with interned key id, if any;
-// only before group.
+// field returns the value of the first line with interned key id, if any;
+// only before values.
 func (b *build) field(id uint8) (v span, ok bool) {
 	if !b.ids.has(id) {
 		return span{}, false
 	}
-	for _, f := range b.fields {
-		if f.id == id {
-			return f.v, true
+	for i, g := range b.groups {
+		if g.id == id {
+			return b.spans[i], true
 		}
 	}
 	return span{}, false
 }
 
 // compact returns, as one fresh string, buf[:head], the keys that are not
-// interned and the values of the fields, and buf[a0:a1] last, and moves
-// the fields' offsets into it. Only what a plugin can see is copied,
+// interned and the values of the lines, and buf[a0:a1] last, and moves
+// the lines' offsets into it; only before values. Only what a plugin can see is copied,
 // straight into an allocation of the exact size, which is never written
 // again once it is a string.
 func (b *build) compact(head, a0, a1 int) string {
-	n := head + a1 - a0
-	for _, f := range b.fields {
-		n += int(f.k1-f.k0) + int(f.v.v1-f.v.v0)
-	}
-	out := make([]byte, 0, n)
+	out := make([]byte, 0, head+b.size+a1-a0)
 	out = append(out, b.buf[:head]...)
-	for i := range b.fields {
-		f := &b.fields[i]
-		if f.id == idNone {
+	for i := range b.groups {
+		g, v := &b.groups[i], &b.spans[i]
+		if g.id == idNone {
 			k0 := int32(len(out))
-			out = append(out, b.buf[f.k0:f.k1]...)
-			f.k0, f.k1 = k0, int32(len(out))
+			out = append(out, b.buf[g.k0:g.k1]...)
+			g.k0, g.k1 = k0, int32(len(out))
 		}
 		v0 := int32(len(out))
-		out = append(out, b.buf[f.v.v0:f.v.v1]...)
-		f.v = span{v0, int32(len(out))}
+		out = append(out, b.buf[v.v0:v.v1]...)
+		*v = span{v0, int32(len(out))}
 	}
 	out = append(out, b.buf[a0:a1]...)
 	return unsafe.String(unsafe.SliceData(out), len(out))

@@ -16,13 +16,15 @@ import (
 // address tells whether it is one of them and which (see internedID).
 
 // Ids of the keys conversion treats specially; 0 means "not interned".
+// The first four are the ones net/http may keep out of the Header map, so
+// that one comparison tells the others apart.
 const (
 	idNone uint8 = iota
 	idHost
 	idContentLength
-	idContentType
 	idTransferEncoding
 	idTrailer
+	idContentType
 	idConnection
 	idPragma
 	idCacheControl
@@ -37,9 +39,9 @@ var commonKeys = [...]string{
 	idNone:             "",
 	idHost:             "Host",
 	idContentLength:    "Content-Length",
-	idContentType:      "Content-Type",
 	idTransferEncoding: "Transfer-Encoding",
 	idTrailer:          "Trailer",
+	idContentType:      "Content-Type",
 	idConnection:       "Connection",
 	idPragma:           "Pragma",
 	idCacheControl:     "Cache-Control",

@@ -58,8 +58,8 @@ func (x *Exchange) convertRequest() {
 		b.push(idCacheControl, 0, 0, int(v.v0), int(v.v1))
 	}
 	s := b.compact(p1, a0, a1)
-	vals := make([]string, len(b.fields))
-	b.group(s, vals)
+	vals := make([]string, len(b.spans))
+	b.values(s, vals)
 
 	r := &x.req
 	r.Method, r.RequestURI, r.Proto = s[:m1], s[u0:u1], s[p0:p1]
@@ -108,25 +108,30 @@ func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		v := vals[g.a:g.z:g.z]
-		switch {
-		case g.id == idHost:
-			host = v[0]
-		case g.id == idTransferEncoding:
-			// net/http accepts only "chunked" and spells it in lower case.
-			r.TransferEncoding = v[:1]
-			r.TransferEncoding[0] = "chunked"
-		case g.id == idContentLength && chunked:
-			// A chunked body has no length (RFC 9112, Section 6.3).
-		case g.id == idTrailer && chunked:
-			trailer = v
-		default:
-			if g.id == idConnection {
-				conn = v
+		if g.id-1 < idTrailer { // Host, Content-Length, Transfer-Encoding, Trailer
+			switch {
+			case g.id == idHost:
+				host = v[0]
+				continue
+			case g.id == idTransferEncoding:
+				// net/http accepts only "chunked" and spells it in lower case.
+				r.TransferEncoding = v[:1]
+				r.TransferEncoding[0] = "chunked"
+				continue
+			case !chunked:
+			case g.id == idContentLength:
+				continue // a chunked body has no length (RFC 9112, Section 6.3)
+			case g.id == idTrailer:
+				trailer = v
+				continue
 			}
-			r.Header[g.key(s)] = v
-			g.inMap = true
-			n++
 		}
+		if g.id == idConnection {
+			conn = v
+		}
+		r.Header[g.key(s)] = v
+		g.inMap = true
+		n++
 	}
 	x.b.sweep(r.Header, s, n)
 	if trailer != nil {
@@ -323,6 +328,14 @@ func synthetic(h *fasthttp.RequestHeader, id uint8, v []byte) bool {
 // rawHas reports whether the raw header block holds a line named name
 // (lower case) whose value lists token, or any such line if token is "".
 func rawHas(raw []byte, name, token string) bool {
+	_, ok := rawValue(raw, name, token)
+	return ok
+}
+
+// rawValue returns the trimmed value of the first line of the raw header
+// block named name (lower case) whose value lists token, or of any such
+// line if token is "".
+func rawValue(raw []byte, name, token string) ([]byte, bool) {
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -333,10 +346,10 @@ func rawHas(raw []byte, name, token string) bool {
 		k, v, ok := bytes.Cut(line, []byte{':'})
 		if ok && strings.EqualFold(string(trimSpace(k)), name) &&
 			(token == "" || hasToken([]string{string(v)}, token)) {
-			return true
+			return trimSpace(bytes.TrimSuffix(v, []byte{'\r'})), true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // parseHead records the fields of the serialized request header in b.buf
@@ -353,29 +366,40 @@ func (b *build) parseHead(h *fasthttp.RequestHeader) (m1, u0, u1, p0, p1 int) {
 	p0 = bytes.LastIndexByte(line, ' ') + 1
 	u0, u1, p1 = m1+1, p0-1, len(line)
 	for i := end + 1; i < len(w) && w[i] != '\r' && w[i] != '\n'; {
+		// fasthttp writes every line as "Key: value\r\n".
 		j := i + bytes.IndexByte(w[i:], '\n')
 		c := i + bytes.IndexByte(w[i:j], ':')
 		if c < i {
 			break // fasthttp writes no such line
 		}
-		v0, v1 := c+1, j
-		for v0 < v1 && (w[v0] == ' ' || w[v0] == '\t') {
-			v0++
+		v := w[c+1 : j]
+		if n := len(v); n > 0 && v[n-1] == '\r' {
+			v = v[:n-1]
 		}
-		for v1 > v0 && (w[v1-1] == '\r' || w[v1-1] == ' ' || w[v1-1] == '\t') {
-			v1--
+		lead := 0
+		for lead < len(v) && (v[lead] == ' ' || v[lead] == '\t') {
+			lead++
 		}
+		v = trimSpace(v[lead:])
+		v0, v1 := c+1+lead, c+1+lead+len(v)
 		k := w[i:c]
 		id := lookupKey(k)
 		if id == idNone && canonicalize(k) {
 			id = lookupKey(k)
 		}
-		if !synthetic(h, id, w[v0:v1]) {
-			if id != idNone {
-				b.push(id, 0, 0, v0, v1)
-			} else {
-				b.push(id, i, c, v0, v1)
+		switch {
+		case id == idNone:
+			b.push(id, i, c, v0, v1)
+		case (id == idContentType || id == idContentLength || id == idConnection) && synthetic(h, id, v):
+		case id == idConnection && string(v) == "close":
+			// fasthttp keeps "close" as a flag and writes it in lower
+			// case; net/http shows the client's spelling.
+			if raw, _ := rawValue(h.RawHeaders(), "connection", "close"); string(raw) != "close" {
+				v0, v1 = b.add(raw) // after w; the offsets before stay valid
 			}
+			b.push(id, 0, 0, v0, v1)
+		default:
+			b.push(id, 0, 0, v0, v1)
 		}
 		i = j + 1
 	}

@@ -72,6 +72,7 @@ var requestCases = []struct{ name, raw string }{
 	{"HTTP/1.0", "GET /old HTTP/1.0\r\nHost: a\r\n\r\n"},
 	{"HTTP/1.0 keep-alive", "GET /old HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"},
 	{"connection close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"connection Close capitalized", "GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"},
 	{"pragma no-cache", "GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n"},
 	{"custom method", "PURGE /cache HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"host with port", "GET / HTTP/1.1\r\nHost: a.example:8443\r\n\r\n"},

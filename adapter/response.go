@@ -47,8 +47,8 @@ func (x *Exchange) convertResponse() {
 		b.addField(k, v)
 	}
 	s := b.arena()
-	vals := make([]string, len(b.fields))
-	b.group(s, vals)
+	vals := make([]string, len(b.spans))
+	b.values(s, vals)
 
 	r := &x.res
 	r.StatusCode, r.Status = code, status

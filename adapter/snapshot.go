@@ -180,7 +180,18 @@ func (s *snapshot) applyHeader(h http.Header, w headerWriter, ignored func(strin
 	keys := s.added[:0]
 	same := 0
 	for key, cur := range h {
-		i := s.find(key)
+		i := -1
+		if id := internedID(key); id != idNone {
+			// The map holds the interned key the conversion put in (the
+			// usual case); the group of that id, if there is one, is in byID.
+			if j := int(s.byID[id]); j < len(s.groups) && s.groups[j].id == id && s.groups[j].inMap {
+				i = j
+			} else {
+				i = s.byInterned(id)
+			}
+		} else {
+			i = s.find(key)
+		}
 		switch {
 		case i < 0:
 			keys = append(keys, key)
