@@ -66,7 +66,7 @@ func (x *Exchange) convertRequest() {
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.RemoteAddr = s[len(s)-(a1-a0):] // compact puts it last
 	r.Header = header(&x.reqHeader)
-	hostHeader, conn := x.fillRequestHeader(r, s, vals)
+	hostHeader, conn, n := x.fillRequestHeader(r, s, vals)
 
 	parseURI(&x.reqURL, r.RequestURI, r.Method)
 	r.URL = &x.reqURL
@@ -94,17 +94,16 @@ func (x *Exchange) convertRequest() {
 	if x.ctx.IsTLS() {
 		r.TLS = x.ctx.TLSConnectionState() // one allocation, TLS only
 	}
-	x.snapRequest(s)
+	x.snapRequest(s, n)
 }
 
 // fillRequestHeader puts the grouped header lines into r.Header and the
 // fields net/http keeps apart (Host, Transfer-Encoding, Trailer, and
-// Content-Length next to chunked), and returns the first Host value and
-// the Connection values.
-func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string, conn []string) {
+// Content-Length next to chunked), and returns the first Host value, the
+// Connection values and the number of keys put into r.Header.
+func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (host string, conn []string, n int) {
 	chunked := x.b.ids.has(idTransferEncoding)
 	var trailer []string
-	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		v := vals[g.a:g.z:g.z]
@@ -130,24 +129,24 @@ func (x *Exchange) fillRequestHeader(r *http.Request, s string, vals []string) (
 			conn = v
 		}
 		r.Header[g.key(s)] = v
-		g.inMap = true
+		x.reqSnap.mapped(g, i)
 		n++
 	}
 	x.b.sweep(r.Header, s, n)
 	if trailer != nil {
 		r.Trailer = trailerKeys(trailer)
 	}
-	return host, conn
+	return host, conn, n
 }
 
 // snapRequest records what the plugin is given, for ApplyRequest.
-func (x *Exchange) snapRequest(arena string) {
+func (x *Exchange) snapRequest(arena string, inMap int) {
 	r, s := &x.req, &x.reqSnap
 	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
 	s.takeURL(&x.reqURL)
 	s.contentLength = r.ContentLength
 	s.body = r.Body
-	s.takeHeader(arena, &x.b)
+	s.takeHeader(arena, &x.b, inMap)
 }
 
 // ApplyRequest writes what a plugin changed in Request() back into

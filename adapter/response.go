@@ -58,7 +58,7 @@ func (x *Exchange) convertResponse() {
 	r.Proto = s[p0:p1]
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.Header = header(&x.resHeader)
-	x.fillResponseHeader(r, s, vals)
+	n := x.fillResponseHeader(r, s, vals)
 	r.Close = r.Close || shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
 	r.Request = req
 
@@ -81,16 +81,16 @@ func (x *Exchange) convertResponse() {
 		}
 		r.Body = &x.resBody
 	}
-	x.snapResponse(s)
+	x.snapResponse(s, n)
 }
 
 // fillResponseHeader puts the grouped header lines into r.Header, keeping
 // out what net/http's client keeps apart: Transfer-Encoding, Content-Length
 // and Trailer next to chunked, and a Connection that says close (the
-// client reports it in Close only).
-func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) {
+// client reports it in Close only). It returns the number of keys put
+// into r.Header.
+func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) (n int) {
 	chunked := x.b.ids.has(idTransferEncoding)
-	n := 0
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		v := vals[g.a:g.z:g.z]
@@ -105,19 +105,20 @@ func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string)
 			r.Close = true
 		default:
 			r.Header[g.key(s)] = v
-			g.inMap = true
+			x.resSnap.mapped(g, i)
 			n++
 		}
 	}
 	x.b.sweep(r.Header, s, n)
+	return n
 }
 
-func (x *Exchange) snapResponse(arena string) {
+func (x *Exchange) snapResponse(arena string, inMap int) {
 	r, s := &x.res, &x.resSnap
 	s.status, s.statusText = r.StatusCode, r.Status
 	s.contentLength = r.ContentLength
 	s.body = r.Body
-	s.takeHeader(arena, &x.b)
+	s.takeHeader(arena, &x.b, inMap)
 }
 
 // ApplyResponse writes what a plugin changed in Response() back into

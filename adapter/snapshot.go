@@ -44,19 +44,22 @@ func (s *snapshot) urlChanged(u *url.URL) bool {
 }
 
 // takeHeader records the header a plugin is given, taking b's groups and
-// spans (b gets the snapshot's old ones to reuse).
-func (s *snapshot) takeHeader(arena string, b *build) {
+// spans (b gets the snapshot's old ones to reuse); inMap groups went into
+// the Header map, and byID was filled while they did (see mapped).
+func (s *snapshot) takeHeader(arena string, b *build, inMap int) {
 	s.arena = arena
 	s.groups, b.groups = b.groups, s.groups[:0]
 	s.spans, b.spans = b.spans, s.spans[:0]
-	s.inMap = 0
-	for i := range s.groups {
-		if g := &s.groups[i]; g.inMap {
-			s.inMap++
-			if g.id != idNone && i <= 0xffff {
-				s.byID[g.id] = uint16(i)
-			}
-		}
+	s.inMap = inMap
+}
+
+// mapped notes that group i of the build about to be taken went into the
+// Header map. An index past 65535 wraps in byID and is then found by
+// byInterned's scan.
+func (s *snapshot) mapped(g *group, i int) {
+	g.inMap = true
+	if g.id != idNone {
+		s.byID[g.id] = uint16(i)
 	}
 }
 
@@ -131,7 +134,7 @@ func (s *snapshot) byInterned(id uint8) int {
 	if i < len(s.groups) && s.groups[i].id == id && s.groups[i].inMap {
 		return i
 	}
-	for i := range s.groups { // more than 65536 groups, or none with id
+	for i := range s.groups { // none with id, or byID wrapped
 		if g := &s.groups[i]; g.id == id && g.inMap {
 			return i
 		}
