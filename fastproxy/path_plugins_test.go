@@ -140,3 +140,44 @@ func TestBalancerGetsTheRealClientAddress(t *testing.T) {
 		t.Errorf("hits a=%d b=%d: the hash did not see distinct clients", a.Hits.Load(), b.Hits.Load())
 	}
 }
+
+// TestMiddlewareHeadersOnEveryAnswer: security and CORS headers go on the
+// answers the proxy writes itself — a plugin's answer and a 502 — as on a
+// backend's, so a browser script can read them.
+func TestMiddlewareHeadersOnEveryAnswer(t *testing.T) {
+	o := pathEchoOrigin(t, "o")
+	tests := []struct {
+		desc       string
+		backend    string
+		answer     bool
+		wantStatus int
+	}{
+		{"backend answer", o.URL, false, 200},
+		{"plugin answer", o.URL, true, http.StatusTeapot},
+		{"backend down", pathClosedURL(t), false, http.StatusBadGateway},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			svc := pathService("", pathLoc("/", tc.backend))
+			svc.Middleware = []configs.Middleware{
+				{Security: &configs.Security{ContentTypeOptions: true, FrameOptions: "DENY"}},
+				{CORS: &configs.CORS{AllowedOrigins: []string{"https://app.test"}}},
+			}
+			px := pathStartProxy(t, &configs.Config{Services: []configs.Service{svc}},
+				Options{Plugins: &pathPlugins{answer: tc.answer}})
+			resp, _ := pathDo(t, px, "GET", "h", "/", nil, map[string]string{"Origin": "https://app.test"})
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+			for k, want := range map[string]string{
+				"X-Content-Type-Options":      "nosniff",
+				"X-Frame-Options":             "DENY",
+				"Access-Control-Allow-Origin": "https://app.test",
+			} {
+				if got := resp.Header.Get(k); got != want {
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}

@@ -99,6 +99,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			defer x.Release()
 		}
 		if answered {
+			svc.respond(ctx)
 			return
 		}
 	}
@@ -110,6 +111,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	req.SetRequestURIBytes(sc.uri)
 	if err != nil {
 		p.fail(ctx, loc, b, err, sc)
+		svc.respond(ctx)
 		return
 	}
 
@@ -119,10 +121,19 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	if x != nil {
 		x.Response(ctx)
 	}
-	if svc.mw != nil {
-		svc.mw.Response(ctx)
-	}
+	svc.respond(ctx)
 	loc.pool.Stamp(ctx, b)
+}
+
+// respond runs the service's middleware on the answer about to be
+// written, whoever wrote it: the backend, a plugin that answered, or the
+// proxy's own 502/503/504. Security and CORS headers belong on errors
+// too (a browser script cannot read a 502 or a plugin's 401 without
+// them), as they are on the middleware's own 429.
+func (s *service) respond(ctx *fasthttp.RequestCtx) {
+	if s.mw != nil {
+		s.mw.Response(ctx)
+	}
 }
 
 // roundTrip balances and forwards, retrying while the retry policy allows.
