@@ -30,15 +30,15 @@ func (x *Exchange) Request() *http.Request {
 }
 
 // convertRequest copies every string of ctx.Request into one arena string
-// and builds x.req from slices of it.
+// and builds x.req from slices of it and interned keys.
 func (x *Exchange) convertRequest() {
 	fr, b := &x.ctx.Request, &x.b
 	b.reset()
-	// The header is read from fasthttp's own serialization of it, parsed in
-	// place in scratch and then compacted into the arena, rather than from
-	// its All iterator: All moves Cookie lines to the
-	// end of the header (it parses them), which would change the forwarded
-	// bytes, and it joins several Cookie lines into one.
+	// The header is read from fasthttp's own serialization of it, parsed
+	// in place in scratch and then compacted into the arena, rather than
+	// from its All iterator: All moves Cookie lines to the end of the
+	// header (it parses them), which would change the forwarded bytes, and
+	// it joins several Cookie lines into one.
 	// The target is the header's, as the client sent it (net/http's view),
 	// not Request.RequestURI, which rebuilds it from the parsed and
 	// normalized URI and would rewrite the forwarded request line.
@@ -351,7 +351,7 @@ func rawValue(raw []byte, name, token string) ([]byte, bool) {
 	return nil, false
 }
 
-// parseHead records the fields of the serialized request header in b.buf
+// parseHead pushes the lines of the serialized request header in b.buf
 // (canonicalizing keys in place) and returns the offsets of the end of the
 // method and of the target and protocol of its first line.
 func (b *build) parseHead(h *fasthttp.RequestHeader) (m1, u0, u1, p0, p1 int) {
