@@ -200,6 +200,11 @@ type Pool struct {
 	wg     sync.WaitGroup
 }
 
+// TimesRequests reports whether Done uses its elapsed argument (the
+// least-response-time and adaptive policies); when it does not, callers
+// may skip reading the clock and pass 0.
+func (p *Pool) TimesRequests() bool { return p.trackRTT }
+
 // Backends returns the pool's backends in configuration order. The slice must not be modified.
 func (p *Pool) Backends() []*Backend { return p.backends }
 

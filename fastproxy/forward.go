@@ -124,9 +124,19 @@ func (c *idleConn) Write(p []byte) (int, error) {
 // ctx.Response (its body streams later, as the server writes it). It is
 // one attempt; the pool learns its outcome before forward returns.
 func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *pathScratch) (err error) {
-	start := time.Now()
+	// Only the policies that weigh response times need the clock read.
+	var start time.Time
+	if l.pool.TimesRequests() {
+		start = time.Now()
+	}
 	outcome := balancer.Failed
-	defer func() { l.pool.Done(be.b, outcome, time.Since(start)) }()
+	defer func() {
+		var elapsed time.Duration
+		if !start.IsZero() {
+			elapsed = time.Since(start)
+		}
+		l.pool.Done(be.b, outcome, elapsed)
+	}()
 
 	path, query := splitRequestURI(s.uri)
 	s.target = l.appendTarget(s.target[:0], be, path, query)

@@ -384,3 +384,28 @@ func TestRetryAfterFollowsTheServiceCircuitBreaker(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 }
+
+// TestLeastResponseTimeLearnsThroughTheProxy: the proxy times each
+// attempt for the policies that weigh response times (and skips the clock
+// for the others), so least-response-time moves traffic to the faster
+// backend.
+func TestLeastResponseTimeLearnsThroughTheProxy(t *testing.T) {
+	slow := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+		io.WriteString(w, "slow")
+	})
+	fast := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	loc := pathLoc("/", slow.URL, fast.URL)
+	loc.LBPolicy = "least-response-time"
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", loc)}}, Options{})
+	for range 40 {
+		if resp, _ := pathDo(t, px, "GET", "h", "/", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	// Each backend is tried at least once before the averages decide;
+	// after that the slow one should see almost nothing.
+	if s, f := slow.Hits.Load(), fast.Hits.Load(); s > 5 || f < 35 {
+		t.Errorf("slow backend got %d requests, fast %d; want the fast one to take almost all", s, f)
+	}
+}
