@@ -371,16 +371,14 @@ func (b *build) parseHead(h *fasthttp.RequestHeader) (m1, u0, u1, p0, p1 int) {
 		if c < i {
 			break // fasthttp writes no such line
 		}
-		v := w[c+1 : j]
-		if n := len(v); n > 0 && v[n-1] == '\r' {
-			v = v[:n-1]
+		v0, v1 := c+1, j
+		for v0 < v1 && (w[v0] == ' ' || w[v0] == '\t') {
+			v0++
 		}
-		lead := 0
-		for lead < len(v) && (v[lead] == ' ' || v[lead] == '\t') {
-			lead++
+		for v1 > v0 && (w[v1-1] == '\r' || w[v1-1] == ' ' || w[v1-1] == '\t') {
+			v1--
 		}
-		v = trimSpace(v[lead:])
-		v0, v1 := c+1+lead, c+1+lead+len(v)
+		v := w[v0:v1]
 		k := w[i:c]
 		id := lookupKey(k)
 		if id == idNone && canonicalize(k) {

@@ -84,12 +84,13 @@ func (s *snapshot) reset(h http.Header) {
 // still backed by the arena where the conversion put it (the usual case)
 // compares by address and length alone, without a call.
 func (s *snapshot) unchanged(cur []string, g *group) bool {
-	if len(cur) != int(g.z-g.a) {
+	spans := s.spans[g.a:g.z]
+	if len(cur) != len(spans) {
 		return false
 	}
 	base := unsafe.Pointer(unsafe.StringData(s.arena))
-	for i, sp := range s.spans[g.a:g.z] {
-		v := cur[i]
+	for i, v := range cur {
+		sp := spans[i]
 		if len(v) == int(sp.v1-sp.v0) && (len(v) == 0 || unsafe.Pointer(unsafe.StringData(v)) == unsafe.Add(base, sp.v0)) {
 			continue
 		}
