@@ -56,6 +56,8 @@ const browserRequest = "GET /static/app.js?v=3 HTTP/1.1\r\n" +
 var requestCases = []struct{ name, raw string }{
 	{"browser GET", browserRequest},
 	{"repeated headers interleaved", "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: text/html\r\nX-Forwarded-For: 2.2.2.2\r\nAccept: */*\r\nX-Forwarded-For: 3.3.3.3\r\n\r\n"},
+	{"repeated interned and uncommon keys", "GET / HTTP/1.1\r\nHost: a\r\nX-Trace: 1\r\nAccept: a\r\nX-Trace: 2\r\nAccept: b\r\nX-Other: z\r\n\r\n"},
+	{"empty User-Agent", "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent:\r\nAccept: */*\r\n\r\n"},
 	{"empty and padded values", "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Pad:   v  \r\nX-Tab:\tt\t\r\n\r\n"},
 	{"lower-case names", "GET / HTTP/1.1\r\nhost: a\r\nx-custom-header: v\r\ncontent-type: text/plain\r\n\r\n"},
 	{"encoded path and query", "GET /a%20b/c%2Fd/%41?q=1%202&r=%zz HTTP/1.1\r\nHost: a\r\n\r\n"},
