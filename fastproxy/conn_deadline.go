@@ -3,6 +3,7 @@ package fastproxy
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 
@@ -50,7 +51,8 @@ type edgeConn struct {
 	reg *edgeConnRegistry
 
 	phase  int
-	match  int // bytes of edgeHeadEnd matched at the end of what was read so far
+	match  int    // bytes of edgeHeadEnd matched at the end of what was read so far
+	last   uint32 // the last four bytes of the head read so far, for scanBareLFEnd
 	rd, wd connDeadline
 	// batch, on TLS connections, gathers the records of one write.
 	batch *tlsBatchConn
@@ -90,8 +92,11 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if c.phase == edgePhaseIdle {
-		c.phase, c.match = edgePhaseHead, 0
+		c.phase, c.match, c.last = edgePhaseHead, 0, 0
 		if !c.scanHeadEnd(p[:n]) {
+			if c.scanBareLFEnd(p[:n]) {
+				return n, errEdgeBareLFHead
+			}
 			// The head of the next request did not come whole: the rest
 			// has client_header from its first byte.
 			c.Conn.SetReadDeadline(c.rd.exact(c.set.header)) //nolint:errcheck
@@ -100,10 +105,36 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 		c.phase = edgePhaseBody
 		return n, err
 	}
-	if c.phase == edgePhaseHead && c.scanHeadEnd(p[:n]) {
-		c.phase = edgePhaseBody
+	if c.phase == edgePhaseHead {
+		if c.scanHeadEnd(p[:n]) {
+			c.phase = edgePhaseBody
+		} else if c.scanBareLFEnd(p[:n]) {
+			return n, errEdgeBareLFHead
+		}
 	}
 	return n, err
+}
+
+// errEdgeBareLFHead refuses a head whose blank line, or the line before
+// it, ends in a bare LF. fasthttp waits for a CRLF CRLF that such a client
+// never sends, so without this it would sit until client_header and
+// answer 408; edgeErrorStatus answers it 400 at once, as a malformed head.
+var errEdgeBareLFHead = errors.New("request head ends in a bare LF")
+
+// scanBareLFEnd reports whether b, read after what came before in the
+// same head, holds a blank line ending the head with a bare LF: LF LF, or
+// LF CR LF not preceded by CR. It runs only on reads that did not complete
+// the head, so a head that arrives whole never pays for it.
+func (c *edgeConn) scanBareLFEnd(b []byte) bool {
+	w := c.last
+	for _, x := range b {
+		w = w<<8 | uint32(x)
+		if w&0xffff == '\n'<<8|'\n' || w&0xffffff == '\n'<<16|'\r'<<8|'\n' && w>>24 != '\r' {
+			return true
+		}
+	}
+	c.last = w
+	return false
 }
 
 // scanHeadEnd reports whether b, read after what came before, completes the

@@ -56,6 +56,11 @@ func TestServerRefusesAmbiguousFraming(t *testing.T) {
 		{"absolute-form target naming another host", "GET http://b.test/up HTTP/1.1\r\nHost: a.test\r\n\r\n", 400},
 		{"repeated host", "GET /up HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", 400},
 		{"missing host", "GET /up HTTP/1.1\r\n\r\n", 400},
+		// fasthttp would wait for a CRLF CRLF these never send, until the
+		// header timeout; they are malformed heads, refused at once.
+		{"head ends in bare LF", "GET /up HTTP/1.1\nHost: a.test\n\n", 400},
+		{"blank line is a bare LF", "GET /up HTTP/1.1\r\nHost: a.test\r\n\n", 400},
+		{"last header line ends in bare LF", "GET /up HTTP/1.1\r\nHost: a.test\n\r\n", 400},
 		{"head over max_header_bytes", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: " + strings.Repeat("a", 3000) + "\r\n\r\n", 431},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -178,5 +183,41 @@ func TestServerServesPipelinedRequests(t *testing.T) {
 	}
 	if got := o.Bodies(); len(got) != 4 || got[1] != 5 || got[2] != 3 {
 		t.Fatalf("origin bodies %v, want [0 5 3 0]", got)
+	}
+}
+
+// TestServerBareLFHeadEndAcrossReads: a head whose bare-LF ending comes
+// in a later packet is refused as soon as it arrives, while a CRLF CRLF
+// split the same way is served.
+func TestServerBareLFHeadEndAcrossReads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc, first, second string
+		status              int
+	}{
+		{"bare LF", "GET /up HTTP/1.1\r\nHost: a.test\n", "\r\n", 400},
+		{"CRLF", "GET /up HTTP/1.1\r\nHost: a.test\r\n\r", "\n", 200},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			o := edgeStartOrigin(t, nil)
+			s := edgeStart(t, edgeConfig(o.URL, nil), nil)
+			c := edgeDial(t, edgeAddr(t, s))
+			if _, err := io.WriteString(c, tc.first); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // two reads on the proxy's side
+			start := time.Now()
+			if _, err := io.WriteString(c, tc.second); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := edgeRead(t, bufio.NewReader(c), "GET")
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d (%q), want %d", resp.StatusCode, body, tc.status)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("answered after %v, want at once", d)
+			}
+		})
 	}
 }
