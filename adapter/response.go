@@ -58,8 +58,8 @@ func (x *Exchange) convertResponse() {
 	r.Proto = s[p0:p1]
 	r.ProtoMajor, r.ProtoMinor = protoVersion(r.Proto)
 	r.Header = header(&x.resHeader)
-	n := x.fillResponseHeader(r, s, vals)
-	r.Close = r.Close || shouldClose(r.ProtoMajor, r.ProtoMinor, r.Header["Connection"])
+	conn, n := x.fillResponseHeader(r, s, vals)
+	r.Close = r.Close || shouldClose(r.ProtoMajor, r.ProtoMinor, conn)
 	r.Request = req
 
 	r.ContentLength = int64(fr.Header.ContentLength())
@@ -87,30 +87,37 @@ func (x *Exchange) convertResponse() {
 // fillResponseHeader puts the grouped header lines into r.Header, keeping
 // out what net/http's client keeps apart: Transfer-Encoding, Content-Length
 // and Trailer next to chunked, and a Connection that says close (the
-// client reports it in Close only). It returns the number of keys put
-// into r.Header.
-func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) (n int) {
+// client reports it in Close only). It returns the Connection values put
+// into r.Header and the number of keys put there.
+func (x *Exchange) fillResponseHeader(r *http.Response, s string, vals []string) (conn []string, n int) {
 	chunked := x.b.ids.has(idTransferEncoding)
 	for i := range x.b.groups {
 		g := &x.b.groups[i]
 		v := vals[g.a:g.z:g.z]
-		switch {
-		case g.id == idTransferEncoding:
-			r.TransferEncoding = v[:1]
-			r.TransferEncoding[0] = "chunked"
-		case g.id == idContentLength && chunked:
-		case g.id == idTrailer && chunked:
-			r.Trailer = trailerKeys(v)
-		case g.id == idConnection && hasToken(v, "close"):
-			r.Close = true
-		default:
-			r.Header[g.key(s)] = v
-			x.resSnap.mapped(g, i)
-			n++
+		if g.id-1 < idConnection { // the first six interned keys
+			switch {
+			case g.id == idTransferEncoding:
+				r.TransferEncoding = v[:1]
+				r.TransferEncoding[0] = "chunked"
+				continue
+			case g.id == idContentLength && chunked:
+				continue
+			case g.id == idTrailer && chunked:
+				r.Trailer = trailerKeys(v)
+				continue
+			case g.id == idConnection && hasToken(v, "close"):
+				r.Close = true
+				continue
+			case g.id == idConnection:
+				conn = v
+			}
 		}
+		r.Header[g.key(s)] = v
+		x.resSnap.mapped(g, i)
+		n++
 	}
 	x.b.sweep(r.Header, s, n)
-	return n
+	return conn, n
 }
 
 func (x *Exchange) snapResponse(arena string, inMap int) {
