@@ -11,7 +11,8 @@ import (
 // snapshot is what a plugin was given, kept apart from anything the plugin
 // can reach, so that write-back can tell what changed by comparing. The
 // header part is offsets into the arena string and interned key ids,
-// which nobody can change, so taking it copies no pointers.
+// which nobody can change; taking it swaps the build's slices in, so no
+// header data is copied.
 type snapshot struct {
 	method, host, requestURI string
 	path, rawPath, rawQuery  string // of the URL
