@@ -131,3 +131,20 @@ func TestFreshExchangeRequestHasTheExchangeContext(t *testing.T) {
 	Release(x)
 	expect(t, "Err after Release", c.Err(), context.Canceled)
 }
+
+// What ApplyResponse wrote becomes the baseline: a status changed back
+// after the first ApplyResponse is written on the next one.
+func TestApplyResponseAgainWritesChangesMadeSinceTheFirst(t *testing.T) {
+	ctx := benchCtx(t)
+	x := Acquire(ctx)
+	defer Release(x)
+	res := x.Response()
+	res.StatusCode, res.Status = 299, "299 Custom Thing"
+	x.ApplyResponse()
+	expect(t, "first status", ctx.Response.StatusCode(), 299)
+	expect(t, "first reason", string(ctx.Response.Header.StatusMessage()), "Custom Thing")
+	res.StatusCode, res.Status = 200, "200 OK"
+	x.ApplyResponse()
+	expect(t, "second status", ctx.Response.StatusCode(), 200)
+	expect(t, "second reason", string(ctx.Response.Header.StatusMessage()), "OK")
+}

@@ -171,3 +171,23 @@ func TestApplyRequestTwiceIsIdempotent(t *testing.T) {
 	expect(t, "body", string(ctx.Request.Body()), "payload")
 	expect(t, "Accept lines", len(ctx.Request.Header.PeekAll("Accept")), 2)
 }
+
+// What ApplyRequest wrote becomes the baseline: a later change, even one
+// back to what the client sent, is written on the next ApplyRequest.
+func TestApplyRequestAgainWritesChangesMadeSinceTheFirst(t *testing.T) {
+	ctx := benchCtx(t)
+	x := Acquire(ctx)
+	defer Release(x)
+	r := x.Request()
+	method, path, host := r.Method, r.URL.Path, r.Host
+	r.Method, r.URL.Path, r.Host = "PUT", "/changed", "changed.example"
+	x.ApplyRequest()
+	expect(t, "first method", string(ctx.Request.Header.Method()), "PUT")
+	expect(t, "first target", string(ctx.Request.Header.RequestURI()), "/changed?v=3")
+	expect(t, "first host", string(ctx.Request.Header.Host()), "changed.example")
+	r.Method, r.URL.Path, r.Host = method, path, host
+	x.ApplyRequest()
+	expect(t, "second method", string(ctx.Request.Header.Method()), method)
+	expect(t, "second target", string(ctx.Request.Header.RequestURI()), path+"?v=3")
+	expect(t, "second host", string(ctx.Request.Header.Host()), host)
+}

@@ -164,14 +164,23 @@ func (x *Exchange) ApplyRequest() {
 	if !x.reqDone || x.abandoned {
 		return
 	}
+	// What is applied becomes the new baseline, so a second ApplyRequest
+	// does not read a replaced body twice (header write-back is
+	// idempotent). A part is recorded only when it changed: most are
+	// strings, and a pointer written while the collector marks costs more.
 	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
 	if r.Method != s.method {
 		fr.Header.SetMethod(r.Method)
+		s.method = r.Method
 	}
 	if r.URL != nil && s.urlChanged(r.URL) {
 		fr.SetRequestURI(r.URL.RequestURI())
+		s.takeURL(r.URL)
 	} else if r.RequestURI != s.requestURI && r.RequestURI != "" {
 		fr.SetRequestURI(r.RequestURI)
+	}
+	if r.RequestURI != s.requestURI {
+		s.requestURI = r.RequestURI
 	}
 	if r.Host != s.host {
 		host := r.Host
@@ -180,17 +189,12 @@ func (x *Exchange) ApplyRequest() {
 		}
 		fr.Header.SetHost(host)
 		fr.SetHost(host)
+		s.host = r.Host
 	}
 	if r.Header != nil {
 		s.applyHeader(r.Header, &fr.Header, requestIgnored)
 	}
 	x.applyRequestBody()
-	// What is applied is the new baseline, so a second ApplyRequest does
-	// not read a replaced body twice (header write-back is idempotent).
-	s.method, s.host, s.requestURI = r.Method, r.Host, r.RequestURI
-	if r.URL != nil {
-		s.takeURL(r.URL)
-	}
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.reqBody.read = false
 }

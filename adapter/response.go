@@ -175,7 +175,10 @@ func (x *Exchange) ApplyResponse() {
 		truncate(fr, r.ContentLength)
 	}
 	// What is applied is the new baseline (see ApplyRequest).
-	s.status, s.statusText = r.StatusCode, r.Status
+	s.status = r.StatusCode
+	if r.Status != s.statusText {
+		s.statusText = r.Status
+	}
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.resBody.read = false
 }
