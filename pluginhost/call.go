@@ -159,16 +159,21 @@ func (c *call) expire(now int64) {
 	}
 }
 
-// phase runs the chain's request phase on req, or its response phase on
-// resp when resp is non-nil, on one worker. It stops at the first plugin
-// that answers Stop (its result is returned; the caller releases it),
-// panics (ranPanicked) or overruns its budget (ranTimedOut: that plugin
-// may still be running and holds req or resp). The results of plugins
-// that went on are released.
+// phase runs the request phase of the plugins taking part in it on req,
+// or the response phase on resp when resp is non-nil, on one worker; that
+// list must not be empty. It stops at the first plugin that answers Stop
+// (its result is returned; the caller releases it), panics (ranPanicked)
+// or overruns its budget (ranTimedOut: that plugin may still be running
+// and holds req or resp). The results of plugins that went on are
+// released.
 func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response) (res *plugin.Result, o outcome) {
+	chain := h.onRequest
+	if resp != nil {
+		chain = h.onResponse
+	}
 	c := callPool.Get().(*call)
-	c.chain, c.parent, c.req, c.resp = h.plugins, parent, req, resp
-	p := h.plugins[0]
+	c.chain, c.parent, c.req, c.resp = chain, parent, req, resp
+	p := chain[0]
 	deadline := time.Now().Add(p.timeout)
 	c.ctx.Load().start(parent, deadline)
 	c.due.Store(int64(deadline.Sub(epoch)))
@@ -180,14 +185,14 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 	if s&(1<<kindBits-1) == callAbandoned {
 		// c stays with the worker; it is never reused.
 		c.ctx.Load().finish(context.DeadlineExceeded)
-		p = h.plugins[at]
+		p = chain[at]
 		h.log.Error("plugin exceeded its timeout; answering 504",
 			"plugin", p.name, "timeout", p.timeout)
 		return nil, ranTimedOut
 	}
 	res, o = c.res, ranOK
 	if c.panicked {
-		h.log.Error("plugin panicked; answering 500", "plugin", h.plugins[at].name,
+		h.log.Error("plugin panicked; answering 500", "plugin", chain[at].name,
 			"panic", c.panicVal, "stack", string(c.stack))
 		res.Release()
 		res, o = nil, ranPanicked

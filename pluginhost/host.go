@@ -35,8 +35,11 @@ var _ fastproxy.Plugins = (*Host)(nil)
 // its chain does not change after New or Load.
 type Host struct {
 	plugins []*entry // ascending Priority, then Name
-	log     *slog.Logger
-	workers *workers
+	// onRequest and onResponse are the plugins taking part in each phase
+	// (plugin.PhaseChooser), in the same order.
+	onRequest, onResponse []*entry
+	log                   *slog.Logger
+	workers               *workers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -98,6 +101,16 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 			return nil, err
 		}
 		h.plugins = append(h.plugins, e)
+		phases := plugin.RequestPhase | plugin.ResponsePhase
+		if pc, ok := e.h.(plugin.PhaseChooser); ok {
+			phases = pc.Phases()
+		}
+		if phases&plugin.RequestPhase != 0 {
+			h.onRequest = append(h.onRequest, e)
+		}
+		if phases&plugin.ResponsePhase != 0 {
+			h.onResponse = append(h.onResponse, e)
+		}
 		log.Info("plugin ready", "plugin", e.name, "priority", prio[e], "timeout", e.timeout, "file", e.file)
 	}
 	for name := range settings {

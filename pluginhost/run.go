@@ -19,17 +19,21 @@ type exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-// Request runs the request phase of every plugin in order on ctx.Request
-// and writes their changes back. When a plugin answers (Stop), panics (500)
-// or overruns its budget (504), the answer is in ctx.Response, answered is
-// true and x is nil. Otherwise x runs the response phase; the caller must
-// call x.Release exactly once.
+// Request runs the request phase of every plugin taking part in it, in
+// order, on ctx.Request and writes their changes back. When a plugin
+// answers (Stop), panics (500) or overruns its budget (504), the answer is
+// in ctx.Response, answered is true and x is nil. Otherwise x runs the
+// response phase; the caller must call x.Release exactly once.
 func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered bool) {
 	if len(h.plugins) == 0 {
 		return nil, false
 	}
 	ex := exchangePool.Get().(*exchange)
 	ex.h, ex.ax = h, adapter.Acquire(ctx)
+	if len(h.onRequest) == 0 {
+		// Nothing to convert or run; ex still carries the response phase.
+		return ex, false
+	}
 	req := ex.ax.Request()
 	res, o := h.phase(req.Context(), req, nil)
 	switch o {
@@ -52,11 +56,15 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 	return ex, false
 }
 
-// Response runs the response phase of every plugin in order on
-// ctx.Response and writes their changes back; a Stop result then replaces
-// status (if set), headers and body (if set), and later plugins are skipped.
+// Response runs the response phase of every plugin taking part in it, in
+// order, on ctx.Response and writes their changes back; a Stop result then
+// replaces status (if set), headers and body (if set), and later plugins
+// are skipped.
 func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 	h := ex.h
+	if len(h.onResponse) == 0 {
+		return
+	}
 	resp := ex.ax.Response()
 	res, o := h.phase(resp.Request.Context(), nil, resp)
 	switch o {

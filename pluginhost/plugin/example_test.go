@@ -83,3 +83,29 @@ func ExampleResultContinue() {
 	fmt.Println(res.Action(), plugin.ResultModify.Action())
 	// Output: Continue Modify
 }
+
+// requestID tags requests and has nothing to do with responses, so it says
+// so: Spillway then skips its ProcessResponse and, when no other plugin
+// needs the response phase, never converts responses to net/http.
+type requestID struct{}
+
+func (requestID) Name() string   { return "request_id" }
+func (requestID) Priority() int  { return 0 }
+func (requestID) Cleanup() error { return nil }
+func (requestID) ProcessRequest(_ context.Context, req *http.Request) *plugin.Result {
+	req.Header.Set("X-Request-Id", "7f3a9c")
+	return plugin.ResultModify
+}
+func (requestID) ProcessResponse(context.Context, *http.Response) *plugin.Result {
+	return plugin.ResultContinue
+}
+func (requestID) Phases() plugin.Phase { return plugin.RequestPhase }
+
+func ExamplePhaseChooser() {
+	var h plugin.Handler = requestID{}
+	if pc, ok := h.(plugin.PhaseChooser); ok {
+		ph := pc.Phases()
+		fmt.Println(ph&plugin.RequestPhase != 0, ph&plugin.ResponsePhase != 0)
+	}
+	// Output: true false
+}

@@ -51,6 +51,25 @@ type Configurer interface {
 	Configure(config []byte) error
 }
 
+// Phase is a set of the two phases of a request a plugin can take part in.
+type Phase int
+
+const (
+	// RequestPhase is ProcessRequest, on the client's request.
+	RequestPhase Phase = 1 << iota
+	// ResponsePhase is ProcessResponse, on the backend's response.
+	ResponsePhase
+)
+
+// PhaseChooser is implemented by a Handler that does nothing in one of its
+// phases. Spillway then does not call that method, and converts nothing
+// for a phase no loaded plugin takes part in: with only request-phase
+// plugins, responses are never converted to net/http. A Handler without
+// it takes part in both phases. Phases is called once, at start.
+type PhaseChooser interface {
+	Phases() Phase
+}
+
 // Action tells Spillway what to do after a plugin returns.
 type Action int
 
