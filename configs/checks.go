@@ -202,8 +202,10 @@ func (c *Config) validatePort(ps *problems, port int, idx []int) {
 			continue
 		}
 		if diff := listenerDiff(c.ServiceTLS(&c.Services[secure]), t); diff != "" {
-			ps.errorf(c.svcKey(i, "tls"), "TLS listener settings (%s) differ from those of %s, which shares port %d: services on one port share one listener",
-				diff, c.svcName(ps, secure), port)
+			// Both names: the key path alone leaves the reader counting
+			// list entries to find the second service.
+			ps.errorf(c.svcKey(i, "tls"), "TLS listener settings (%s) of %s differ from those of %s, which shares port %d: services on one port share one listener",
+				diff, c.svcName(ps, i), c.svcName(ps, secure), port)
 		}
 	}
 }

@@ -140,7 +140,7 @@ services:
       key_file: b.key
       min_version: "1.3"
       session_tickets_disabled: true
-` + loc, []string{`t.yaml:13: services[1].tls: TLS listener settings (cipher_suites, session_tickets_disabled, min_version) differ from those of service "a" (line 2), which shares port 8443`}},
+` + loc, []string{`t.yaml:13: services[1].tls: TLS listener settings (cipher_suites, session_tickets_disabled, min_version) of service "b" (line 10) differ from those of service "a" (line 2), which shares port 8443: services on one port share one listener`}},
 		{"same suites in another order agree", `services:
   - name: a
     host: a.example.com

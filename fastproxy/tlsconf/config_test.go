@@ -56,7 +56,7 @@ func TestConfigTLSRules(t *testing.T) {
 			svc("plain", "p.test", ""), []string{"port 8443 mixes plain HTTP and TLS", `"alpha"`, `"plain"`}},
 		{"listener settings disagree", "services:\n" +
 			svc("alpha", "a.test", "{cert_file: a.crt, key_file: a.key, min_version: \"1.3\"}") +
-			svc("beta", "b.test", "{cert_file: b.crt, key_file: b.key}"), []string{"min_version", `"alpha"`}},
+			svc("beta", "b.test", "{cert_file: b.crt, key_file: b.key}"), []string{"min_version", `"alpha"`, `"beta"`}},
 		{"missing certificate file", "services:\n" +
 			svc("alpha", "a.test", "{cert_file: none.crt, key_file: a.key}"), []string{"cert_file", "none.crt"}},
 		{"broken certificate file", "services:\n" +
