@@ -40,10 +40,11 @@
 //   - sticky-session: a cookie (default name "spillway_sticky") names the
 //     backend with an opaque value, an HMAC of the backend under a key drawn
 //     at random once per process; it cannot be forged, survives a reload
-//     that keeps the backend, and goes stale on a restart. A missing, forged or stale cookie, or one naming a
-//     backend out of rotation or full, falls back to weighted-round-robin
-//     (plain round-robin when weights are equal) and Stamp sets a new
-//     cookie on the response.
+//     that keeps the backend, and goes stale on a restart. A missing,
+//     forged or stale cookie, or one naming a backend out of rotation or
+//     full, falls back to the base policy (Options.StickyBase, the
+//     sticky_base key; round-robin when unset) and Stamp sets a new cookie
+//     on the response.
 //   - adaptive: weighted-round-robin while the pool is lightly loaded (fewer
 //     requests in flight than backends in rotation); under load,
 //     least-response-time when the measured response times of the backends
