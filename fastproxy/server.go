@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -95,7 +96,28 @@ func New(cfg *configs.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.ports = ports
+	warnUnverifiedBackends(s.log, ports)
 	return s, nil
+}
+
+// warnUnverifiedBackends logs every https backend with skip_tls_verify, once,
+// through the server's logger: such a connection is open to interception,
+// so the warning belongs in the logs the operator reads, in the format and
+// level they configured (tlsconf.Client, which builds the connection's
+// settings, does not log).
+func warnUnverifiedBackends(log *slog.Logger, ports []*edgePort) {
+	for _, p := range ports {
+		for _, svc := range p.services {
+			for i := range svc.Locations {
+				for _, b := range svc.Locations[i].Backends {
+					if u, err := url.Parse(b.URL); b.SkipTLSVerify && err == nil && u.Scheme == "https" {
+						log.Warn("skip_tls_verify: the backend's certificate is not verified",
+							"service", svc.Name, "backend", b.URL)
+					}
+				}
+			}
+		}
+	}
 }
 
 // edgeGroupPorts sorts the services into ports, ascending. The top-level

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/spillway-lb/spillway/configs"
@@ -15,9 +14,10 @@ import (
 // The server name sent and verified is b.SNI, or serverName (normally the
 // URL's host) when SNI is empty. b.CAFile, when set, replaces the system
 // roots with the PEM certificates it holds; a file without any is an error.
-// b.SkipTLSVerify turns verification off and is logged as a warning through
-// slog.Default(), since it makes the backend connection open to
-// interception. Sessions are resumed through a per-backend cache, so
+// b.SkipTLSVerify turns verification off. Client does not log it: the
+// caller warns through its own logger (fastproxy.New does, through
+// Options.Logger), so the warning follows the configured log format and
+// level rather than slog.Default(). Sessions are resumed through a per-backend cache, so
 // reconnects skip the full handshake. Call it once per backend at start-up.
 func Client(b configs.Backend, serverName string) (*tls.Config, error) {
 	cfg := &tls.Config{
@@ -41,7 +41,6 @@ func Client(b configs.Backend, serverName string) (*tls.Config, error) {
 	}
 	if b.SkipTLSVerify {
 		cfg.InsecureSkipVerify = true
-		slog.Warn("skip_tls_verify: the backend's certificate is not verified", "backend", b.URL)
 	}
 	return cfg, nil
 }
