@@ -150,6 +150,11 @@ const (
 	// ServerError: the backend answered 5xx. It counts as a failure only
 	// with count_5xx (Options.Passive.Count5xx).
 	ServerError
+	// NotSent: the request never left the proxy because its connections
+	// to the backend were all in use (connection_pool.max_open). That says
+	// the backend is busy, not broken: it is no failure, and it does not
+	// clear the failures counted before it either.
+	NotSent
 )
 
 // Request is what a policy may look at to choose a backend. Pick reads it
@@ -228,19 +233,34 @@ func (p *Pool) Pick(r *Request) (*Backend, error) {
 	return nil, err
 }
 
-// Done ends a request counted by Pick, reporting its outcome and duration.
-// The outcome feeds passive health (ConnectFailed and Failed are failures,
-// ServerError too with count_5xx); elapsed feeds the response-time average
-// of least-response-time and adaptive (not on ConnectFailed).
+// Done ends a request counted by Pick, reporting its outcome and duration:
+// Observe and Release in one call.
 func (p *Pool) Done(b *Backend, o Outcome, elapsed time.Duration) {
+	p.Observe(b, o, elapsed)
+	p.Release(b)
+}
+
+// Observe reports the outcome and duration of a request to b without
+// ending it, for an answer whose head has arrived while its body still
+// streams: the backend is still busy with it until Release. The outcome
+// feeds passive health (ConnectFailed and Failed are failures, ServerError
+// too with count_5xx); elapsed feeds the response-time average of
+// least-response-time and adaptive (not on ConnectFailed or NotSent).
+func (p *Pool) Observe(b *Backend, o Outcome, elapsed time.Duration) {
+	if p.trackRTT && o != ConnectFailed && o != NotSent && elapsed > 0 {
+		observeRTT(b, elapsed)
+	}
+	p.passive.done(p, b, o)
+}
+
+// Release ends a request counted by Pick whose outcome went to Observe:
+// from then on it no longer counts toward b's in-flight load or its
+// max_connections.
+func (p *Pool) Release(b *Backend) {
 	b.inflight.Add(-1)
 	if p.trackTotal {
 		p.total.Add(-1)
 	}
-	if p.trackRTT && o != ConnectFailed && elapsed > 0 {
-		observeRTT(b, elapsed)
-	}
-	p.passive.done(p, b, o)
 	if p.queue.waiters.Load() > 0 {
 		p.queue.wake()
 	}

@@ -19,7 +19,7 @@ func (ps *passive) done(p *Pool, b *Backend, o Outcome) {
 		p.endTrial(b, failed)
 		return
 	}
-	if ps.threshold == 0 {
+	if ps.threshold == 0 || o == NotSent {
 		return
 	}
 	if !failed {

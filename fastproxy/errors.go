@@ -47,6 +47,21 @@ func isConnectError(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
+// answeredError is a failure that came after the backend had begun to
+// answer (part of a head, or a whole head and then a broken body): the
+// request reached the backend and was acted on, so it is never resent,
+// whatever its method.
+type answeredError struct{ err error }
+
+func (e *answeredError) Error() string { return e.err.Error() }
+func (e *answeredError) Unwrap() error { return e.err }
+
+// isAnswered reports whether err came after the backend began to answer.
+func isAnswered(err error) bool {
+	var ae *answeredError
+	return errors.As(err, &ae)
+}
+
 // writeError answers the client with status and a short plain-text body,
 // replacing whatever the response held. It is the one place error answers
 // are written, so every error looks the same to clients.

@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"strings"
 	"time"
@@ -122,20 +123,26 @@ func (c *idleConn) Write(p []byte) (int, error) {
 
 // forward sends ctx.Request to be once and reads the response head into
 // ctx.Response (its body streams later, as the server writes it). It is
-// one attempt; the pool learns its outcome before forward returns.
+// one attempt; the pool learns its outcome before forward returns. The
+// request stays counted against the backend (in-flight load,
+// max_connections) until its answer is sent: here for an answer read
+// whole, when the server closes the body for one that streams.
 func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *pathScratch) (err error) {
 	// Only the policies that weigh response times need the clock read.
 	var start time.Time
 	if l.pool.TimesRequests() {
 		start = time.Now()
 	}
-	outcome := balancer.Failed
+	outcome, streaming := balancer.Failed, false
 	defer func() {
 		var elapsed time.Duration
 		if !start.IsZero() {
 			elapsed = time.Since(start)
 		}
-		l.pool.Done(be.b, outcome, elapsed)
+		l.pool.Observe(be.b, outcome, elapsed)
+		if !streaming {
+			l.pool.Release(be.b)
+		}
 	}()
 
 	path, query := splitRequestURI(s.uri)
@@ -157,6 +164,15 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		outcome = balancer.Success
 	case isConnectError(err):
 		outcome = balancer.ConnectFailed
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		// connection_pool.max_open is full: busy, not broken.
+		outcome = balancer.NotSent
+	}
+	if err == nil {
+		if h, ok := ctx.Response.BodyStream().(inflightHolder); ok {
+			h.holdInflight(l.pool, be.b)
+			streaming = true
+		}
 	}
 	return err
 }

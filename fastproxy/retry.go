@@ -36,11 +36,12 @@ func newRetryPolicy(r configs.Retry) retryPolicy {
 
 // again reports whether the request may be tried once more after err on
 // attempt number tried (0 for the first try); streamed is whether the
-// request body was a stream before the first try (sending consumes it). A failed connect sent
-// nothing, so any request may go again, a streamed one too: its body was
-// not read. Otherwise only an idempotent request whose body the proxy
-// still holds whole is resent; the response head had not arrived, or
-// forward would not have failed.
+// request body was a stream before the first try (sending consumes it).
+// A failed connect sent nothing, so any request may go again, a streamed
+// one too: its body was not read. A failure after the backend began to
+// answer is never retried: the backend has acted on the request. Otherwise
+// only an idempotent request whose body the proxy still holds whole is
+// resent.
 func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tried int) bool {
 	if tried >= p.attempts {
 		return false
@@ -48,7 +49,7 @@ func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tri
 	if isConnectError(err) {
 		return true
 	}
-	if streamed || len(req.Body()) > p.maxBody {
+	if isAnswered(err) || streamed || len(req.Body()) > p.maxBody {
 		return false
 	}
 	m := req.Header.Method()

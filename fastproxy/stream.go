@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spillway-lb/spillway/balancer"
 	"github.com/valyala/fasthttp"
 )
 
@@ -91,7 +92,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		hc.ReleaseReader(br)
 		if err != nil {
 			t.close(cc)
-			return false, err
+			return false, &answeredError{err}
 		}
 		t.done(hc, cc, keep)
 		return false, nil
@@ -107,7 +108,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		fasthttp.ReleaseResponse(inner)
 		hc.ReleaseReader(br)
 		t.close(cc)
-		return false, err
+		return false, &answeredError{err}
 	}
 	if size == -2 {
 		// No length and not chunked: the body ends when the backend
@@ -133,10 +134,16 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 const inlineBodyMax = 64 << 10
 
 // readHead reads a response head into h, skipping interim 1xx answers
-// (other than 101) as fasthttp's Response.Read does.
+// (other than 101) as fasthttp's Response.Read does. A failure once any
+// byte of an answer arrived is an answeredError: an interim answer was
+// read, or part of a head is still in br (fasthttp discards a head only
+// when it parsed).
 func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 	for n := 0; ; n++ {
 		if err := h.Read(br); err != nil {
+			if n > 0 || br.Buffered() > 0 {
+				return &answeredError{err}
+			}
 			return err
 		}
 		code := h.StatusCode()
@@ -144,7 +151,7 @@ func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 			return nil
 		}
 		if n >= 100 {
-			return errTooManyInterim
+			return &answeredError{errTooManyInterim}
 		}
 	}
 }
@@ -191,6 +198,20 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	// left is what remains of a Content-Length body (-1: chunked).
 	left int64
 	eof  bool
+	// pool and pb, when set, are the balancer's count of this request,
+	// released with the body: a backend is busy until its answer is sent.
+	pool *balancer.Pool
+	pb   *balancer.Backend
+}
+
+// inflightHolder is a streamed backend body that keeps its request counted
+// by the balancer until the body is closed.
+type inflightHolder interface {
+	holdInflight(p *balancer.Pool, b *balancer.Backend)
+}
+
+func (b *backendBody[C]) holdInflight(p *balancer.Pool, pb *balancer.Backend) {
+	b.pool, b.pb = p, pb
 }
 
 func (b *backendBody[C]) Read(p []byte) (int, error) {
@@ -220,8 +241,11 @@ func (b *backendBody[C]) CloseWithError(err error) error {
 	} else {
 		b.t.close(b.cc)
 	}
+	if b.pool != nil {
+		b.pool.Release(b.pb)
+	}
 	var zero C
-	b.hc, b.cc, b.br, b.inner = nil, zero, nil, nil
+	b.hc, b.cc, b.br, b.inner, b.pool, b.pb = nil, zero, nil, nil, nil, nil
 	b.t.bodies.Put(b)
 	return nil
 }
