@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -72,8 +71,9 @@ func (p *proxy) do(t *testing.T, method, path string, headers ...string) (*http.
 }
 
 // origin serves text, counts requests and reports X-Forwarded-Proto; on
-// /stream it sends a chunked body in two parts, the second only after gate.
-func origin(t *testing.T, hits *atomic.Int64, gate chan struct{}) *httptest.Server {
+// /stream it sends a chunked body in two parts, the second only once gate
+// is opened.
+func origin(t *testing.T, hits *atomic.Int64, gate *middleware.StreamGate) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -81,10 +81,7 @@ func origin(t *testing.T, hits *atomic.Int64, gate chan struct{}) *httptest.Serv
 		if r.URL.Path == "/stream" {
 			io.WriteString(w, "first part\n") //nolint:errcheck
 			w.(http.Flusher).Flush()
-			select {
-			case <-gate:
-			case <-time.After(5 * time.Second):
-			}
+			gate.Hold()
 		}
 		io.WriteString(w, middleware.BigText) //nolint:errcheck
 	}))
@@ -156,7 +153,7 @@ func TestProxyCORSPreflightAndSimple(t *testing.T) {
 
 func TestProxyCompressionRoundTrips(t *testing.T) {
 	var hits atomic.Int64
-	gate := make(chan struct{}, 1)
+	gate := middleware.NewStreamGate()
 	p := startProxy(t, origin(t, &hits, gate).URL, "[{compression: true}]", true)
 	for _, enc := range []string{"gzip", "br", "zstd"} {
 		t.Run(enc, func(t *testing.T) {
@@ -170,25 +167,7 @@ func TestProxyCompressionRoundTrips(t *testing.T) {
 			}
 		})
 		t.Run(enc+"/streamed", func(t *testing.T) {
-			req, _ := http.NewRequest("GET", p.url+"/stream", nil)
-			req.Header.Set("Accept-Encoding", enc)
-			resp, err := p.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if got := resp.Header.Get("Content-Encoding"); got != enc {
-				t.Fatalf("Content-Encoding %q", got)
-			}
-			br := bufio.NewReader(middleware.Decoder(t, enc, resp.Body))
-			if first, err := br.ReadString('\n'); err != nil || first != "first part\n" {
-				t.Fatalf("first part %q, %v", first, err)
-			}
-			gate <- struct{}{} // the origin sends the rest only now
-			rest, err := io.ReadAll(br)
-			if err != nil || string(rest) != middleware.BigText {
-				t.Errorf("rest: %d bytes, %v", len(rest), err)
-			}
+			middleware.ReadStreamed(t, p.client, p.url+"/stream", enc, gate)
 		})
 	}
 }

@@ -11,3 +11,12 @@ var (
 	Fetch   = fetch
 	Decoder = decoder
 )
+
+// StreamGate, NewStreamGate and ReadStreamed drive a streamed-body test
+// (see streamGate).
+type StreamGate = streamGate
+
+var (
+	NewStreamGate = newStreamGate
+	ReadStreamed  = readStreamed
+)

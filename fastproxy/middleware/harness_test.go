@@ -3,6 +3,7 @@ package middleware
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -28,7 +29,7 @@ type rig struct {
 	url     string
 	client  *http.Client
 	backend atomic.Int64 // requests that reached the backend
-	gate    chan struct{}
+	gate    *streamGate  // holds /stream's second part
 }
 
 // clientHeader names the client address the handler passes to the chain,
@@ -38,7 +39,7 @@ const clientHeader = "X-Test-Client"
 
 func newRig(t *testing.T, chain *Chain, overTLS bool) *rig {
 	t.Helper()
-	r := &rig{gate: make(chan struct{}, 1)}
+	r := &rig{gate: newStreamGate()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,17 +104,13 @@ func (r *rig) answer(ctx *fasthttp.RequestCtx) {
 		resp.SetBodyStream(strings.NewReader("{}"), 2)
 	case "/stream":
 		// Chunked: the first part, then the rest only once the test has
-		// decoded the first part, which it can only do if the compressor
-		// passed it on without waiting for the end.
+		// decoded the first part (see streamGate).
 		resp.Header.SetContentType("text/plain")
 		gate := r.gate
 		resp.SetBodyStreamWriter(func(w *bufio.Writer) {
 			w.WriteString("first part\n") //nolint:errcheck
 			w.Flush()                     //nolint:errcheck
-			select {
-			case <-gate:
-			case <-time.After(5 * time.Second):
-			}
+			gate.Hold()
 			w.WriteString(bigText) //nolint:errcheck
 		})
 	default:
@@ -164,3 +161,93 @@ func mustNew(t testing.TB, global, service []configs.Middleware) *Chain {
 }
 
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+// Bounds of a streamed-body test. The backend holds the second part for
+// up to streamHoldMax; the client must decode the first part within
+// streamFirstWithin, well before that, so a compressor that buffered the
+// body until the backend gave up fails instead of passing slowly.
+const (
+	streamFirstWithin = 2 * time.Second
+	streamHoldMax     = 10 * time.Second
+)
+
+// streamGate holds the second part of a streamed body until the client
+// has decoded the first: the first part can only arrive if the compressor
+// passed it on without waiting for the end of the body. Methods are
+// exported for the proxy's tests in package middleware_test.
+type streamGate struct {
+	release  chan struct{}
+	timedOut atomic.Bool // the hold ended by streamHoldMax, not Open
+}
+
+func newStreamGate() *streamGate { return &streamGate{release: make(chan struct{}, 1)} }
+
+// Hold is the backend's side: it returns once Open is called, or after
+// streamHoldMax, which it records.
+func (g *streamGate) Hold() {
+	select {
+	case <-g.release:
+	case <-time.After(streamHoldMax):
+		g.timedOut.Store(true)
+	}
+}
+
+// Open releases the backend, at most once per reset (a second Open before
+// a Hold would release the next request early).
+func (g *streamGate) Open() {
+	select {
+	case g.release <- struct{}{}:
+	default:
+	}
+}
+
+// reset forgets a previous request's release and timeout.
+func (g *streamGate) reset() {
+	select {
+	case <-g.release:
+	default:
+	}
+	g.timedOut.Store(false)
+}
+
+// readStreamed gets url with Accept-Encoding enc through c, and checks
+// that the answer is chunked in coding enc, that its first part is decoded
+// within streamFirstWithin while g still holds the rest, and that the
+// whole body is "first part\n" + bigText.
+func readStreamed(t *testing.T, c *http.Client, url, enc string, g *streamGate) {
+	t.Helper()
+	g.reset()
+	defer g.Open() // a failed check must not leave the backend holding
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	late := time.AfterFunc(streamFirstWithin, cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("Accept-Encoding", enc)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("no answer head within %v (%v): the compressor held it back", streamFirstWithin, err)
+	}
+	defer resp.Body.Close()
+	if got := resp.Header.Get("Content-Encoding"); got != enc {
+		t.Fatalf("Content-Encoding %q, want %q", got, enc)
+	}
+	if resp.ContentLength != -1 || len(resp.TransferEncoding) == 0 {
+		t.Errorf("not chunked: length %d, transfer-encoding %v", resp.ContentLength, resp.TransferEncoding)
+	}
+	br := bufio.NewReader(decoder(t, enc, resp.Body))
+	first, err := br.ReadString('\n')
+	if !late.Stop() {
+		t.Fatalf("first part not decoded within %v (%q, %v): the compressor held it back", streamFirstWithin, first, err)
+	}
+	if err != nil || first != "first part\n" {
+		t.Fatalf("first part %q, %v", first, err)
+	}
+	g.Open()
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != bigText {
+		t.Fatalf("rest: %d bytes, %v", len(rest), err)
+	}
+	if g.timedOut.Load() {
+		t.Fatal("the backend sent the rest after its own timeout, not after the client read the first part")
+	}
+}
