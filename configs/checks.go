@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,52 +14,65 @@ import (
 // This file holds the checks of middleware and TLS, and of the listeners
 // that services share.
 
-// checkMiddleware checks a middleware list (global or a service's).
+// checkMiddleware checks a middleware list (global or a service's). The
+// values of each kind are checked by the kind's Check (middleware.go),
+// which middleware.New applies too, so -check reports all that start-up
+// would refuse.
 func checkMiddleware(ps *problems, key string, list []Middleware) {
 	for i, m := range list {
 		k := key + "[" + strconv.Itoa(i) + "]"
-		// A kind counts when its key was written, so "compression: false"
-		// is a service's way to turn off the global entry.
-		var kinds []string
-		for _, kind := range []struct {
-			name string
-			set  bool
-		}{
-			{"rate_limit", m.RateLimit != nil}, {"circuit_breaker", m.CircuitBreaker != nil},
-			{"security", m.Security != nil}, {"cors", m.CORS != nil}, {"compression", m.Compression},
-		} {
-			if kind.set || ps.has(join(k, kind.name)) {
-				kinds = append(kinds, kind.name)
-			}
-		}
-		switch len(kinds) {
-		case 0:
-			ps.errorf(k, "a middleware entry sets nothing: expected one of rate_limit, circuit_breaker, security, cors, compression")
+		if !checkKinds(ps, k, m) {
 			continue
-		case 1:
-		default:
-			ps.errorf(k, "a middleware entry sets %s: write each kind as its own list entry", strings.Join(kinds, " and "))
 		}
+		// A kind written without a value ("rate_limit:") is checked as
+		// empty: it says nothing New could use.
 		if ps.has(join(k, "rate_limit")) || m.RateLimit != nil {
-			rl := m.RateLimit
-			if rl == nil {
-				rl = &RateLimit{}
-			}
-			if rl.RequestsPerSecond <= 0 {
-				ps.errorf(join(k, "rate_limit.requests_per_second"), "%v: expected a rate greater than 0", rl.RequestsPerSecond)
-			}
-			nonNegativeInt(ps, join(k, "rate_limit.burst"), rl.Burst)
+			fieldErrors(ps, join(k, "rate_limit"), cmp.Or(m.RateLimit, &RateLimit{}).Check())
 		}
 		if cb := m.CircuitBreaker; cb != nil {
 			nonNegativeInt(ps, join(k, "circuit_breaker.failure_threshold"), cb.FailureThreshold)
 			nonNegative(ps, join(k, "circuit_breaker.reset_timeout"), cb.ResetTimeout)
 		}
 		if s := m.Security; s != nil {
-			nonNegativeInt(ps, join(k, "security.hsts_max_age"), s.HSTSMaxAge)
+			fieldErrors(ps, join(k, "security"), s.Check())
 		}
-		if c := m.CORS; c != nil {
-			checkCORS(ps, join(k, "cors"), c)
+		if ps.has(join(k, "cors")) || m.CORS != nil {
+			checkCORS(ps, join(k, "cors"), cmp.Or(m.CORS, &CORS{}))
 		}
+	}
+}
+
+// checkKinds checks that entry k sets exactly one kind, and reports
+// whether it sets any. A kind counts when its key was written, so
+// "compression: false" is a service's way to turn off the global entry.
+func checkKinds(ps *problems, k string, m Middleware) bool {
+	var kinds []string
+	for _, kind := range []struct {
+		name string
+		set  bool
+	}{
+		{"rate_limit", m.RateLimit != nil}, {"circuit_breaker", m.CircuitBreaker != nil},
+		{"security", m.Security != nil}, {"cors", m.CORS != nil}, {"compression", m.Compression},
+	} {
+		if kind.set || ps.has(join(k, kind.name)) {
+			kinds = append(kinds, kind.name)
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		ps.errorf(k, "a middleware entry sets nothing: expected one of rate_limit, circuit_breaker, security, cors, compression")
+		return false
+	case 1:
+	default:
+		ps.errorf(k, "a middleware entry sets %s: write each kind as its own list entry", strings.Join(kinds, " and "))
+	}
+	return true
+}
+
+// fieldErrors reports a kind's Check results under its key.
+func fieldErrors(ps *problems, key string, errs []FieldError) {
+	for _, e := range errs {
+		ps.errorf(join(key, e.Field), "%s", e.Msg)
 	}
 }
 
@@ -66,13 +80,13 @@ func checkMiddleware(ps *problems, key string, list []Middleware) {
 // browsers (Fetch standard, CORS protocol), so it is an error here rather
 // than a surprise there.
 func checkCORS(ps *problems, key string, c *CORS) {
+	fieldErrors(ps, key, c.Check())
 	if slices.Contains(c.AllowedOrigins, "*") && c.AllowCredentials {
 		ps.errorf(join(key, "allow_credentials"), "allowed_origins \"*\" cannot be combined with allow_credentials: list the origins instead")
 	}
 	checkHeaderNames(ps, join(key, "allowed_headers"), c.AllowedHeaders, true)
 	checkHeaderNames(ps, join(key, "exposed_headers"), c.ExposedHeaders, true)
 	checkHeaderNames(ps, join(key, "allowed_methods"), c.AllowedMethods, true)
-	nonNegativeInt(ps, join(key, "max_age"), c.MaxAge)
 }
 
 // checkTLS checks a written tls block; resolvePaths has already made the

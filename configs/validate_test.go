@@ -166,6 +166,32 @@ backends: [{url: "http://127.0.0.1:9000"}]
           burst: -1
 `, []string{`t.yaml:8: services[0].middleware[0].rate_limit.requests_per_second: 0: expected a rate greater than 0`,
 			`t.yaml:9: services[0].middleware[0].rate_limit.burst: -1 is negative`}},
+		{"frame_options ALLOW-FROM, which middleware.New refuses", minimal + `middleware:
+  - security:
+      frame_options: ALLOW-FROM https://a.example
+`, []string{`t.yaml:8: middleware[0].security.frame_options: "ALLOW-FROM https://a.example": expected DENY or SAMEORIGIN (for ALLOW-FROM`}},
+		{"service frame_options unknown and hsts_max_age negative", minimal + `    middleware:
+      - security: {frame_options: allow, hsts: true, hsts_max_age: -1}
+`, []string{`t.yaml:7: services[0].middleware[0].security.hsts_max_age: -1 is negative`,
+			`t.yaml:7: services[0].middleware[0].security.frame_options: "allow": expected DENY or SAMEORIGIN`}},
+		{"cors allowed_origins written empty", minimal + `middleware:
+  - cors:
+      allowed_origins: []
+      allowed_methods: [GET]
+`, []string{`t.yaml:8: middleware[0].cors.allowed_origins: empty: list the origins that may read answers, or "*"`}},
+		{"cors without allowed_origins", minimal + `middleware:
+  - cors:
+      max_age: -1
+`, []string{`t.yaml:7: middleware[0].cors.allowed_origins: empty: list the origins that may read answers, or "*"`,
+			`t.yaml:8: middleware[0].cors.max_age: -1 is negative`}},
+		{"cors written without a value", minimal + `middleware:
+  - cors:
+`, []string{`t.yaml:7: middleware[0].cors.allowed_origins: empty: list the origins that may read answers, or "*"`}},
+		{"rate limit infinite or not a number", minimal + `middleware:
+  - rate_limit: {requests_per_second: inf}
+  - rate_limit: {requests_per_second: nan}
+`, []string{`t.yaml:7: middleware[0].rate_limit.requests_per_second: +Inf: expected a finite rate`,
+			`t.yaml:8: middleware[1].rate_limit.requests_per_second: NaN: expected a rate greater than 0`}},
 		{"log format and level unknown", minimal + `log:
   format: xml
   level: verbose

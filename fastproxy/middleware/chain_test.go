@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -61,16 +62,24 @@ func TestNewEmptyChain(t *testing.T) {
 	}
 }
 
+// TestNewRefusesBadSettings: New refuses what the kinds' Check methods in
+// configs report (and -check with them), in the same words.
 func TestNewRefusesBadSettings(t *testing.T) {
 	for _, tc := range []struct {
 		m    configs.Middleware
 		want string
 	}{
 		{configs.Middleware{RateLimit: &configs.RateLimit{}}, "requests_per_second"},
+		{configs.Middleware{RateLimit: &configs.RateLimit{RequestsPerSecond: math.NaN()}},
+			"middleware rate_limit: requests_per_second: NaN: expected a rate greater than 0"},
+		{configs.Middleware{RateLimit: &configs.RateLimit{RequestsPerSecond: math.Inf(1)}},
+			"middleware rate_limit: requests_per_second: +Inf: expected a finite rate"},
 		{configs.Middleware{RateLimit: &configs.RateLimit{RequestsPerSecond: 1, Burst: -1}}, "burst"},
-		{configs.Middleware{Security: &configs.Security{FrameOptions: "ALLOW-FROM x"}}, "frame_options"},
+		{configs.Middleware{Security: &configs.Security{FrameOptions: "ALLOW-FROM x"}},
+			`middleware security: frame_options: "ALLOW-FROM x": expected DENY or SAMEORIGIN`},
 		{configs.Middleware{Security: &configs.Security{HSTS: true, HSTSMaxAge: -1}}, "hsts_max_age"},
-		{configs.Middleware{CORS: &configs.CORS{}}, "allowed_origins"},
+		{configs.Middleware{CORS: &configs.CORS{}},
+			`middleware cors: allowed_origins: empty: list the origins that may read answers, or "*"`},
 		{configs.Middleware{CORS: &configs.CORS{AllowedOrigins: []string{"*"}, MaxAge: -1}}, "max_age"},
 	} {
 		_, err := New(nil, []configs.Middleware{tc.m})

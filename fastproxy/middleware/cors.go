@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"bytes"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -29,11 +28,8 @@ type cors struct {
 }
 
 func newCORS(c *configs.CORS) (*cors, error) {
-	if len(c.AllowedOrigins) == 0 {
-		return nil, errors.New("allowed_origins is empty")
-	}
-	if c.MaxAge < 0 {
-		return nil, errors.New("max_age is negative")
+	if err := invalid(c.Check()); err != nil {
+		return nil, err
 	}
 	r := &cors{credentials: c.AllowCredentials}
 	for _, o := range c.AllowedOrigins {

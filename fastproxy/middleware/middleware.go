@@ -28,6 +28,7 @@
 package middleware
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -52,7 +53,8 @@ type Chain struct {
 // other kind set is a compression entry, so "compression: false" in a
 // service turns off a global "compression: true". circuit_breaker entries
 // are ignored (the balancer reads them). New fails on values no request
-// could be served with, such as a non-positive requests_per_second.
+// could be served with, such as a non-positive requests_per_second: those
+// the kinds' Check methods in configs report, which -check reports too.
 func New(global, service []configs.Middleware) (*Chain, error) {
 	var pick struct {
 		limit    *configs.RateLimit
@@ -98,6 +100,16 @@ func New(global, service []configs.Middleware) (*Chain, error) {
 		c.compress = newCompression()
 	}
 	return c, nil
+}
+
+// invalid joins the problems a kind's Check found, or returns nil. The
+// rules live in configs so that New refuses exactly what -check reports.
+func invalid(errs []configs.FieldError) error {
+	list := make([]error, len(errs))
+	for i, e := range errs {
+		list[i] = e
+	}
+	return errors.Join(list...)
 }
 
 // Empty reports whether the chain does nothing, so the proxy can skip it.

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"errors"
 	"hash/maphash"
 	"math"
 	"net/netip"
@@ -49,11 +48,8 @@ type rateLimit struct {
 }
 
 func newRateLimit(c *configs.RateLimit) (*rateLimit, error) {
-	if !(c.RequestsPerSecond > 0) || math.IsInf(c.RequestsPerSecond, 0) {
-		return nil, errors.New("requests_per_second must be a positive number")
-	}
-	if c.Burst < 0 {
-		return nil, errors.New("burst must not be negative")
+	if err := invalid(c.Check()); err != nil {
+		return nil, err
 	}
 	burst := float64(c.Burst)
 	if burst == 0 {

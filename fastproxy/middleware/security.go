@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -22,13 +21,15 @@ type security struct {
 }
 
 func newSecurity(c *configs.Security) (*security, error) {
+	if err := invalid(c.Check()); err != nil {
+		return nil, err
+	}
 	s := &security{nosniff: c.ContentTypeOptions, xss: c.XSSProtection}
+	// Check accepted only "", DENY and SAMEORIGIN, in any case.
+	s.frameOptions = strings.ToUpper(strings.TrimSpace(c.FrameOptions))
 	if c.HSTS {
 		age := c.HSTSMaxAge
-		switch {
-		case age < 0:
-			return nil, fmt.Errorf("hsts_max_age %d is negative", age)
-		case age == 0:
+		if age == 0 {
 			age = defaultHSTSMaxAge
 		}
 		s.hsts = "max-age=" + strconv.Itoa(age)
@@ -38,14 +39,6 @@ func newSecurity(c *configs.Security) (*security, error) {
 		if c.HSTSPreload {
 			s.hsts += "; preload"
 		}
-	}
-	switch fo := strings.ToUpper(strings.TrimSpace(c.FrameOptions)); fo {
-	case "", "DENY", "SAMEORIGIN":
-		s.frameOptions = fo
-	default:
-		// ALLOW-FROM is obsolete and ignored by current browsers; use a
-		// Content-Security-Policy frame-ancestors from the backend instead.
-		return nil, fmt.Errorf("frame_options %q: want DENY or SAMEORIGIN", c.FrameOptions)
 	}
 	return s, nil
 }
