@@ -144,9 +144,7 @@ func (c *Config) validateService(ps *problems, i int) {
 	if s.RedirectPort != 0 {
 		checkPort(ps, key("redirect_port"), s.RedirectPort, 1)
 	}
-	if strings.ContainsAny(s.Host, " /:@") {
-		ps.errorf(key("host"), "%q is not a host name: write the name alone, without port or path", s.Host)
-	}
+	checkHost(ps, key("host"), s.Host)
 	if len(s.Locations) == 0 && !s.HTTPRedirect {
 		ps.errorf(key(""), "no locations: a service needs at least one location (or http_redirect: true)")
 	}
@@ -175,6 +173,18 @@ func (c *Config) validateService(ps *problems, i int) {
 	checkHealth(ps, key("health_check"), s.HealthCheck)
 	checkMiddleware(ps, key("middleware"), s.Middleware)
 	checkTLS(ps, key("tls"), s.TLS, false)
+}
+
+// checkHost checks a service's host: a name alone, or "*." and a domain,
+// which routing and the TLS listener match against one label. A '*'
+// anywhere else would match no request, silently.
+func checkHost(ps *problems, key, host string) {
+	switch {
+	case strings.ContainsAny(host, " /:@"):
+		ps.errorf(key, "%q is not a host name: write the name alone, without port or path", host)
+	case strings.Contains(host, "*") && (!strings.HasPrefix(host, "*.") || len(host) == 2 || strings.Contains(host[1:], "*")):
+		ps.errorf(key, "%q: a wildcard host is \"*.\" and a domain, such as *.example.com, and matches one label in place of \"*\"", host)
+	}
 }
 
 // validateLocation checks a written location's own keys.

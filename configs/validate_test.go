@@ -220,6 +220,15 @@ shutdown_grace: -1s
     host: a.example.com:8080
     locations: [{path: /, backends: [{url: "http://127.0.0.1:9000"}]}]
 `, []string{`t.yaml:3: services[0].host: "a.example.com:8080" is not a host name: write the name alone, without port or path`}},
+		{"wildcard host with the star out of place", `services:
+  - name: a
+    host: "api.*.example.com"
+    locations: [{path: /, backends: [{url: "http://127.0.0.1:9000"}]}]
+  - name: b
+    host: "*example.com"
+    locations: [{path: /, backends: [{url: "http://127.0.0.1:9000"}]}]
+`, []string{`t.yaml:3: services[0].host: "api.*.example.com": a wildcard host is "*." and a domain, such as *.example.com`,
+			`t.yaml:6: services[1].host: "*example.com": a wildcard host is "*." and a domain`}},
 		{"nothing to serve", `port: 8080
 `, []string{`t.yaml: nothing to serve`}},
 	}
@@ -252,6 +261,13 @@ func TestValidConfigsHaveNoProblems(t *testing.T) {
 		{"one port, two hosts", minimal + `  - name: b
     host: b.example.com
     locations: [{backends: [{url: "https://127.0.0.1:9443/b"}]}]
+`},
+		{"a wildcard host beside an exact one under it", minimal + `  - name: w
+    host: "*.example.com"
+    locations: [{backends: [{url: "http://127.0.0.1:9000"}]}]
+  - name: e
+    host: api.example.com
+    locations: [{backends: [{url: "http://127.0.0.1:9001"}]}]
 `},
 		{"compression false is a middleware kind", minimal + `    middleware:
       - compression: false

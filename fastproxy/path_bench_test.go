@@ -37,8 +37,14 @@ type pathKeepAlive struct {
 }
 
 func pathNewKeepAlive(tb testing.TB) *pathKeepAlive {
+	return pathNewKeepAliveHost(tb, "bench.example", "bench.example")
+}
+
+// pathNewKeepAliveHost is pathNewKeepAlive with the service's host and the
+// request's Host chosen, so a wildcard host can be measured too.
+func pathNewKeepAliveHost(tb testing.TB, svcHost, reqHost string) *pathKeepAlive {
 	origin := pathFastOrigin(tb)
-	svc := pathService("bench.example", pathLoc("/api/", origin))
+	svc := pathService(svcHost, pathLoc("/api/", origin))
 	svc.Headers = &configs.Headers{RequestHeaders: map[string]string{"X-Via": "spillway"}}
 	px := pathStartProxy(tb, &configs.Config{Services: []configs.Service{svc}}, Options{})
 	k := &pathKeepAlive{
@@ -46,7 +52,7 @@ func pathNewKeepAlive(tb testing.TB) *pathKeepAlive {
 		req:  fasthttp.AcquireRequest(),
 		resp: fasthttp.AcquireResponse(),
 	}
-	k.req.SetRequestURI("http://bench.example/api/users/42?page=2&sort=name")
+	k.req.SetRequestURI("http://" + reqHost + "/api/users/42?page=2&sort=name")
 	k.req.Header.Set("Accept", "application/json")
 	k.req.Header.Set("X-Forwarded-For", "203.0.113.7")
 	k.req.Header.Set("Connection", "keep-alive")
@@ -75,5 +81,45 @@ func BenchmarkServeHTTPKeepAlive(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		k.do(b)
+	}
+}
+
+// pathBenchRoutes is a port of several virtual hosts, exact and wildcard,
+// with a default service, listed in no helpful order.
+func pathBenchRoutes() *routes {
+	r := &routes{}
+	for _, h := range []string{"*.shop.example", "www.example", "*.api.example", "static.example",
+		"admin.example", "v1.api.example", "*.cdn.example", ""} {
+		s := newService(&configs.Service{Name: h, Host: h})
+		if len(s.host) == 0 {
+			r.fallback = s
+		}
+		r.services = append(r.services, s)
+	}
+	return r
+}
+
+// pathBenchHosts are Host values for each way of matching a service.
+var pathBenchHosts = []struct{ name, host, want string }{
+	{"exact", "Static.Example:8080", "static.example"},
+	{"exact-over-wildcard", "v1.api.example", "v1.api.example"},
+	{"wildcard", "Eu.CDN.example:443", "*.cdn.example"},
+	{"fallback", "unknown.test", ""},
+}
+
+// BenchmarkRoutesMatch measures choosing a service by Host.
+func BenchmarkRoutesMatch(b *testing.B) {
+	r := pathBenchRoutes()
+	for _, h := range pathBenchHosts {
+		host := []byte(h.host)
+		b.Run(h.name, func(b *testing.B) {
+			if got := r.match(host).name; got != h.want {
+				b.Fatalf("Host %s matched %q, want %q", h.host, got, h.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.match(host)
+			}
+		})
 	}
 }

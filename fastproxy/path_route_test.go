@@ -1,11 +1,14 @@
 package fastproxy
 
 import (
+	"crypto/tls"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 )
 
 func TestRouteByHostAndLongestPrefix(t *testing.T) {
@@ -31,6 +34,79 @@ func TestRouteByHostAndLongestPrefix(t *testing.T) {
 			resp, body := pathDo(t, px, "GET", tc.host, tc.target, nil, nil)
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got := pathSeenBy(t, body).Origin; got != tc.origin {
+				t.Errorf("reached %q, want %q", got, tc.origin)
+			}
+		})
+	}
+}
+
+// TestRouteWildcardHost: a "*.domain" service takes hosts of exactly one
+// more label, case-insensitively and whatever the port; an exact host wins
+// over it wherever it is listed, and other hosts go to the default.
+func TestRouteWildcardHost(t *testing.T) {
+	wild, api, deep, def := pathEchoOrigin(t, "wild"), pathEchoOrigin(t, "api"), pathEchoOrigin(t, "deep"), pathEchoOrigin(t, "default")
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{
+		pathService("*.Example.com", pathLoc("/", wild.URL)),
+		pathService("api.example.com", pathLoc("/", api.URL)), // listed after the wildcard
+		pathService("*.deep.example.com", pathLoc("/", deep.URL)),
+		pathService("", pathLoc("/", def.URL)),
+	}}, Options{})
+	for _, tc := range []struct{ desc, host, origin string }{
+		{"one label", "x.example.com", "wild"},
+		{"case and port ignored", "X.EXAMPLE.COM:8443", "wild"},
+		{"exact host wins over the wildcard", "API.example.com", "api"},
+		{"two labels: only the deeper wildcard", "a.deep.example.com", "deep"},
+		{"two labels under the shallow wildcard", "a.b.example.com", "default"},
+		{"the bare domain", "example.com", "default"},
+		{"a longer name ending alike", "xexample.com", "default"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			resp, body := pathDo(t, px, "GET", tc.host, "/", nil, nil)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got := pathSeenBy(t, body).Origin; got != tc.origin {
+				t.Errorf("Host %s reached %q, want %q", tc.host, got, tc.origin)
+			}
+		})
+	}
+}
+
+// TestRouteWildcardHostOverTLS: a request gets the wildcard service's
+// certificate by SNI and is served by that same service, not the default.
+func TestRouteWildcardHostOverTLS(t *testing.T) {
+	wild, def := pathEchoOrigin(t, "wild"), pathEchoOrigin(t, "default")
+	ws := pathService("*.example.com", pathLoc("/", wild.URL))
+	cert, key := tlstest.Files(t, "*.example.com")
+	ws.TLS = &configs.TLS{CertFile: cert, KeyFile: key}
+	ds := pathService("", pathLoc("/", def.URL))
+	cert, key = tlstest.Files(t, "default.test")
+	ds.TLS = &configs.TLS{CertFile: cert, KeyFile: key}
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{ds, ws}}, Options{})
+
+	for _, tc := range []struct{ host, origin, certName string }{
+		{"x.example.com", "wild", "*.example.com"},
+		{"other.test", "default", "default.test"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{ServerName: tc.host, InsecureSkipVerify: true}}}
+			defer c.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", "https://"+px.Addr+"/", nil)
+			req.Host = tc.host
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := readAllString(resp)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d %q, %v", resp.StatusCode, body, err)
+			}
+			if got := resp.TLS.PeerCertificates[0].DNSNames; len(got) != 1 || got[0] != tc.certName {
+				t.Errorf("certificate names %v, want [%s]", got, tc.certName)
 			}
 			if got := pathSeenBy(t, body).Origin; got != tc.origin {
 				t.Errorf("reached %q, want %q", got, tc.origin)

@@ -16,6 +16,8 @@ type service struct {
 	name string
 	// host is the configured Host, lower case; empty for the port's default.
 	host []byte
+	// wildcard: host is "*.domain", matching one label in place of "*".
+	wildcard bool
 	// redirectPort is ":PORT" for http_redirect, or empty for 443.
 	httpRedirect bool
 	redirectPort []byte
@@ -50,15 +52,36 @@ type routes struct {
 }
 
 // match finds the service for a Host header value: case-insensitive, any
-// port removed, and the port's default service when no host matches.
+// port removed. An exact host wins, then a "*.domain" host matching one
+// label (as the TLS listener picks certificates by SNI, so a request is
+// served by the service whose certificate it got), then the port's default
+// service.
 func (r *routes) match(host []byte) *service {
 	host = stripPort(host)
+	var wild *service
 	for _, s := range r.services {
-		if len(s.host) > 0 && equalFoldASCII(host, s.host) {
+		switch {
+		case len(s.host) == 0:
+		case s.wildcard:
+			if wild == nil && matchWildcard(host, s.host[1:]) {
+				wild = s
+			}
+		case equalFoldASCII(host, s.host):
 			return s
 		}
 	}
+	if wild != nil {
+		return wild
+	}
 	return r.fallback
+}
+
+// matchWildcard reports whether host is one non-empty label followed by
+// suffix (".domain", lower case): "*.example.com" matches a.example.com,
+// not example.com nor a.b.example.com (RFC 6125 §6.4.3).
+func matchWildcard(host, suffix []byte) bool {
+	n := len(host) - len(suffix)
+	return n > 0 && equalFoldASCII(host[n:], suffix) && bytes.IndexByte(host[:n], '.') < 0
 }
 
 // stripPort removes ":port" from a Host value, keeping IPv6 brackets intact.
@@ -100,9 +123,11 @@ func (s *service) match(path []byte) *location {
 // newService prepares svc's host, locations and rules; pools and backends
 // are added by the caller.
 func newService(svc *configs.Service) *service {
+	host := strings.ToLower(svc.Host)
 	s := &service{
 		name:         svc.Name,
-		host:         []byte(strings.ToLower(svc.Host)),
+		host:         []byte(host),
+		wildcard:     strings.HasPrefix(host, "*.") && len(host) > 2,
 		httpRedirect: svc.HTTPRedirect,
 		headers:      newHeaderRules(svc.Headers),
 		plugins:      !svc.PluginDisabled,
