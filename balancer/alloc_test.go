@@ -10,9 +10,9 @@ import (
 )
 
 func TestPickAndDoneAllocateNothing(t *testing.T) {
-	for _, bp := range benchPolicies {
-		t.Run(bp.policy, func(t *testing.T) {
-			p, r := benchPool(t, bp.policy, bp.key)
+	for _, bc := range benchPolicies {
+		t.Run(bc.name, func(t *testing.T) {
+			p, r := benchPool(t, bc)
 			if n := testing.AllocsPerRun(1000, func() {
 				b, err := p.Pick(r)
 				if err != nil {
