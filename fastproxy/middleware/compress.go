@@ -77,20 +77,72 @@ func (c *compression) apply(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	addVary(h, "Accept-Encoding")
-	ae := ctx.Request.Header.Peek("Accept-Encoding")
-	enc := negotiate(ae)
-	if enc == encNone {
-		return
+	if enc := negotiate(ctx.Request.Header.Peek("Accept-Encoding")); enc != encNone {
+		c.encode(ctx, enc)
 	}
+}
+
+// encode runs fasthttp's handler for enc on ctx.Response. That handler
+// picks the coding from Accept-Encoding by presence and checks the
+// Content-Type itself, case-sensitively, so for the call Accept-Encoding
+// names enc alone and the media type is lower case (media types are
+// case-insensitive, RFC 9110 §8.3.1); both are restored afterwards, so
+// the request and the answer's Content-Type read as they were sent.
+func (c *compression) encode(ctx *fasthttp.RequestCtx, enc encoding) {
+	h := &ctx.Response.Header
 	saved := bytebufferpool.Get()
 	defer bytebufferpool.Put(saved)
-	saved.B = append(saved.B[:0], ae...)
+	saved.B = append(saved.B[:0], ctx.Request.Header.Peek("Accept-Encoding")...)
 	ctx.Request.Header.Set("Accept-Encoding", encNames[enc])
+	// ct holds the original Content-Type, then its lower-cased form.
+	var ct *bytebufferpool.ByteBuffer
+	n := 0
+	if hasUpperType(h.ContentType()) {
+		ct = bytebufferpool.Get()
+		defer bytebufferpool.Put(ct)
+		ct.B = append(ct.B[:0], h.ContentType()...)
+		n = len(ct.B)
+		ct.B = appendLowerType(ct.B, ct.B[:n])
+		h.SetContentTypeBytes(ct.B[n:])
+	}
 	c.byEnc[enc](ctx)
 	ctx.Request.Header.SetBytesV("Accept-Encoding", saved.B)
+	if ct != nil {
+		h.SetContentTypeBytes(ct.B[:n])
+	}
 	if len(h.ContentEncoding()) > 0 {
 		weakenETag(h, saved)
 	}
+}
+
+// hasUpperType reports whether a Content-Type's media type (before any
+// parameters) has upper-case letters.
+func hasUpperType(ct []byte) bool {
+	for _, b := range ct {
+		switch {
+		case b == ';':
+			return false
+		case 'A' <= b && b <= 'Z':
+			return true
+		}
+	}
+	return false
+}
+
+// appendLowerType appends ct to dst with its media type lower-cased; the
+// parameters, whose values may be case-sensitive, are kept as they are.
+func appendLowerType(dst, ct []byte) []byte {
+	lower := true
+	for _, b := range ct {
+		if b == ';' {
+			lower = false
+		}
+		if lower && 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		dst = append(dst, b)
+	}
+	return dst
 }
 
 // weakenETag marks a strong ETag weak once the body is compressed: the
@@ -119,10 +171,25 @@ func compressible(ct []byte) bool {
 		return true
 	}
 	if hasSuffixFold(ct, "+json") || hasSuffixFold(ct, "+xml") {
-		return true
+		return codecCompresses(ct)
 	}
 	for _, t := range compressibleTypes {
 		if bytes.EqualFold(ct, []byte(t)) {
+			return true
+		}
+	}
+	return false
+}
+
+// codecCompresses reports whether fasthttp's codecs accept the media type
+// (a lower-case one; encode lower-cases it): they check its prefix
+// against their own list and skip the others, so an answer of a type
+// outside it is not compressed and must not claim Vary: Accept-Encoding.
+// Every compressibleTypes entry and text/ pass; "+json" and "+xml" types
+// under other top-level types (model/, message/) do not.
+func codecCompresses(ct []byte) bool {
+	for _, p := range [...]string{"text/", "application/", "image/svg", "image/x-icon", "font/", "multipart/"} {
+		if hasPrefixFold(ct, p) {
 			return true
 		}
 	}

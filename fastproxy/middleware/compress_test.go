@@ -3,6 +3,7 @@ package middleware
 import (
 	"compress/gzip"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -142,6 +143,45 @@ func TestCompressionStreamsChunkedBody(t *testing.T) {
 	}
 }
 
+// TestCompressionFollowsMediaTypeCase: media types are case-insensitive,
+// so an upper-case compressible type is compressed like a lower-case one,
+// and its Content-Type reaches the client as the backend wrote it. Over
+// every type, Vary names Accept-Encoding exactly when the answer is
+// compressed (the client accepts gzip), so no answer claims a variant it
+// is not.
+func TestCompressionFollowsMediaTypeCase(t *testing.T) {
+	r := compressionRig(t)
+	for _, tc := range []struct {
+		ct       string
+		compress bool
+	}{
+		{"TEXT/CSS", true},
+		{"text/css", true},
+		{"Application/JSON; charset=UTF-8", true},
+		{"Image/SVG+XML", true},
+		{"APPLICATION/PROBLEM+JSON", true},
+		{"model/vnd.collada+xml", false}, // not a type fasthttp's codecs take
+		{"IMAGE/PNG", false},
+	} {
+		for _, stream := range []string{"", "&stream=1"} {
+			t.Run(tc.ct+stream, func(t *testing.T) {
+				resp, body := r.do(t, "GET", "/type?ct="+url.QueryEscape(tc.ct)+stream, "Accept-Encoding: gzip")
+				got, vary := resp.Header.Get("Content-Encoding"), slices.Contains(varyTokens(resp.Header), "accept-encoding")
+				if (got == "gzip") != tc.compress || vary != tc.compress {
+					t.Fatalf("Content-Encoding %q, Vary has Accept-Encoding %v; want compressed and Vary both %v", got, vary, tc.compress)
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != tc.ct {
+					t.Errorf("Content-Type %q, want the backend's %q", ct, tc.ct)
+				}
+				plain, err := io.ReadAll(decoder(t, got, strings.NewReader(string(body))))
+				if err != nil || string(plain) != bigText {
+					t.Errorf("decoded %d bytes, %v", len(plain), err)
+				}
+			})
+		}
+	}
+}
+
 func TestCompressionWeakensStrongETag(t *testing.T) {
 	for _, tc := range []struct{ accept, etag, want string }{
 		{"gzip", `"v1"`, `W/"v1"`},
@@ -204,6 +244,7 @@ func TestCompressibleTypes(t *testing.T) {
 		"application/problem+json": true, "application/atom+xml": true, "image/svg+xml": true,
 		"application/javascript": true, "image/png": false, "application/octet-stream": false,
 		"application/zip": false, "font/woff2": false, "video/mp4": false, "": false,
+		"model/vnd.collada+xml": false, "Image/SVG+XML": true,
 	} {
 		if got := compressible([]byte(ct)); got != want {
 			t.Errorf("compressible(%q) = %v, want %v", ct, got, want)

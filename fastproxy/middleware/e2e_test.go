@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,13 +72,15 @@ func (p *proxy) do(t *testing.T, method, path string, headers ...string) (*http.
 	return middleware.Fetch(t, p.client, method, p.url+path, headers...)
 }
 
-// origin serves text, counts requests and reports X-Forwarded-Proto; on
+// origin serves text (of the Content-Type in ?ct= when given), counts
+// requests and reports X-Forwarded-Proto; on
 // /stream it sends a chunked body in two parts, the second only once gate
 // is opened.
 func origin(t *testing.T, hits *atomic.Int64, gate *middleware.StreamGate) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ct := cmp.Or(r.URL.Query().Get("ct"), "text/plain; charset=utf-8")
+		w.Header().Set("Content-Type", ct)
 		w.Header().Set("X-Seen-Proto", r.Header.Get("X-Forwarded-Proto"))
 		if r.URL.Path == "/stream" {
 			io.WriteString(w, "first part\n") //nolint:errcheck
@@ -168,6 +172,37 @@ func TestProxyCompressionRoundTrips(t *testing.T) {
 		})
 		t.Run(enc+"/streamed", func(t *testing.T) {
 			middleware.ReadStreamed(t, p.client, p.url+"/stream", enc, gate)
+		})
+	}
+}
+
+// TestProxyCompressesUpperCaseContentType: through the proxy, an origin's
+// upper-case media type is compressed, and Vary: Accept-Encoding comes
+// only with a compressed answer.
+func TestProxyCompressesUpperCaseContentType(t *testing.T) {
+	var hits atomic.Int64
+	p := startProxy(t, origin(t, &hits, nil).URL, "[{compression: true}]", false)
+	for _, tc := range []struct {
+		ct  string
+		enc string // "" for an answer left as it is
+	}{
+		{"TEXT/HTML; charset=UTF-8", "br"},
+		{"Application/Json", "br"},
+		{"model/vnd.collada+xml", ""},
+	} {
+		t.Run(tc.ct, func(t *testing.T) {
+			resp, body := p.do(t, "GET", "/?ct="+url.QueryEscape(tc.ct), "Accept-Encoding: gzip, br")
+			vary := strings.Contains(strings.ToLower(strings.Join(resp.Header.Values("Vary"), ",")), "accept-encoding")
+			if got := resp.Header.Get("Content-Encoding"); got != tc.enc || vary != (tc.enc != "") {
+				t.Fatalf("Content-Encoding %q, Vary has Accept-Encoding %v; want %q and %v", got, vary, tc.enc, tc.enc != "")
+			}
+			if got := resp.Header.Get("Content-Type"); got != tc.ct {
+				t.Errorf("Content-Type %q, want the origin's %q", got, tc.ct)
+			}
+			plain, err := io.ReadAll(middleware.Decoder(t, tc.enc, strings.NewReader(string(body))))
+			if err != nil || string(plain) != middleware.BigText {
+				t.Errorf("decoded %d bytes, %v", len(plain), err)
+			}
 		})
 	}
 }

@@ -102,6 +102,16 @@ func (r *rig) answer(ctx *fasthttp.RequestCtx) {
 	case "/small-stream":
 		resp.Header.SetContentType("application/json")
 		resp.SetBodyStream(strings.NewReader("{}"), 2)
+	case "/type":
+		// The Content-Type the test names, on a body that is sent whole,
+		// or streamed with stream=1.
+		args := ctx.QueryArgs()
+		resp.Header.SetContentTypeBytes(args.Peek("ct"))
+		if args.Has("stream") {
+			resp.SetBodyStream(strings.NewReader(bigText), -1)
+		} else {
+			resp.SetBodyString(bigText)
+		}
 	case "/stream":
 		// Chunked: the first part, then the rest only once the test has
 		// decoded the first part (see streamGate).
