@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"crypto/tls"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -15,44 +17,73 @@ type benchCase struct {
 	mw    []configs.Middleware
 	setup func(ctx *fasthttp.RequestCtx) // request and backend answer
 	codec bool                           // runs fasthttp's compressor
+	tls   bool                           // the request came over TLS (HSTS applies)
+	want  string                         // a response header the case must produce, checked once
 }
 
+// securityAll is every security header, HSTS included.
+var securityAll = []configs.Middleware{{Security: &configs.Security{HSTS: true, FrameOptions: "DENY",
+	ContentTypeOptions: true, XSSProtection: true}}}
+
 var benchCases = []benchCase{
-	{"RateLimit/allowed", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}}}, nil, false},
-	{"RateLimit/refused", []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e-9, Burst: 1}}}, nil, false},
-	{"Security", []configs.Middleware{{Security: &configs.Security{HSTS: true, FrameOptions: "DENY",
-		ContentTypeOptions: true, XSSProtection: true}}}, nil, false},
-	{"CORS/simple", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test", "https://b.test"},
-		ExposedHeaders: []string{"X-Id"}}}}, func(ctx *fasthttp.RequestCtx) {
+	{name: "RateLimit/allowed", mw: []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}}}},
+	{name: "RateLimit/refused", mw: []configs.Middleware{{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e-9, Burst: 1}}},
+		want: "Retry-After"},
+	{name: "Security/tls", mw: securityAll, tls: true, want: "Strict-Transport-Security"},
+	{name: "Security/plain", mw: securityAll, want: "X-Frame-Options"},
+	{name: "CORS/simple", mw: []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test", "https://b.test"},
+		ExposedHeaders: []string{"X-Id"}}}}, setup: func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set("Origin", "https://b.test")
-	}, false},
-	{"CORS/refused-origin", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"}}}},
-		func(ctx *fasthttp.RequestCtx) {
+	}, want: "Access-Control-Allow-Origin"},
+	{name: "CORS/refused-origin", mw: []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"}}}},
+		setup: func(ctx *fasthttp.RequestCtx) {
 			ctx.Request.Header.Set("Origin", "https://evil.test")
 			ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
-		}, false},
-	{"CORS/preflight", []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"},
-		AllowedHeaders: []string{"X-Token"}, MaxAge: 600}}}, func(ctx *fasthttp.RequestCtx) {
+		}},
+	{name: "CORS/preflight", mw: []configs.Middleware{{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"},
+		AllowedHeaders: []string{"X-Token"}, MaxAge: 600}}}, setup: func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.SetMethod("OPTIONS")
 		ctx.Request.Header.Set("Origin", "https://a.test")
 		ctx.Request.Header.Set("Access-Control-Request-Method", "PUT")
-	}, false},
-	{"Compression/skipped-small", []configs.Middleware{{Compression: true}}, func(ctx *fasthttp.RequestCtx) {
+	}, want: "Access-Control-Allow-Methods"},
+	{name: "Compression/skipped-small", mw: []configs.Middleware{{Compression: true}}, setup: func(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set("Accept-Encoding", "gzip, br")
 		ctx.Response.SetBodyString("hello")
-	}, false},
-	{"Compression/gzip-4KB", []configs.Middleware{{Compression: true}}, compressSetup("gzip"), true},
-	{"Compression/br-4KB", []configs.Middleware{{Compression: true}}, compressSetup("br"), true},
-	{"Compression/zstd-4KB", []configs.Middleware{{Compression: true}}, compressSetup("zstd"), true},
-	{"Chain/all-four-gzip-4KB", []configs.Middleware{
+	}},
+	{name: "Compression/gzip-4KB", mw: []configs.Middleware{{Compression: true}}, setup: compressSetup("gzip"), codec: true, want: "Content-Encoding"},
+	{name: "Compression/br-4KB", mw: []configs.Middleware{{Compression: true}}, setup: compressSetup("br"), codec: true, want: "Content-Encoding"},
+	{name: "Compression/zstd-4KB", mw: []configs.Middleware{{Compression: true}}, setup: compressSetup("zstd"), codec: true, want: "Content-Encoding"},
+	{name: "Chain/all-four-gzip-4KB", mw: []configs.Middleware{
 		{RateLimit: &configs.RateLimit{RequestsPerSecond: 1e12, Burst: 1}},
 		{Security: &configs.Security{HSTS: true, ContentTypeOptions: true}},
 		{CORS: &configs.CORS{AllowedOrigins: []string{"https://a.test"}}},
 		{Compression: true},
-	}, func(ctx *fasthttp.RequestCtx) {
+	}, setup: func(ctx *fasthttp.RequestCtx) {
 		compressSetup("gzip")(ctx)
 		ctx.Request.Header.Set("Origin", "https://a.test")
-	}, true},
+	}, codec: true, tls: true, want: "Strict-Transport-Security"},
+}
+
+// newBenchCtx is the RequestCtx a case runs on, over TLS when bc.tls, and
+// checks that a run sets bc.want, so a case cannot silently skip the
+// branch it is named for. It runs twice first: the first request of
+// RateLimit/refused takes the bucket's only token.
+func newBenchCtx(tb testing.TB, c *Chain, bc benchCase, client netip.Addr) *fasthttp.RequestCtx {
+	tb.Helper()
+	ctx := &fasthttp.RequestCtx{}
+	if bc.tls {
+		// IsTLS asks only whether the connection is a *tls.Conn; no
+		// handshake or I/O happens on it.
+		a, b := net.Pipe()
+		tb.Cleanup(func() { a.Close(); b.Close() })
+		ctx.Init2(tls.Server(a, &tls.Config{}), nil, false)
+	}
+	runOnce(c, ctx, bc, client)
+	runOnce(c, ctx, bc, client)
+	if bc.want != "" && len(ctx.Response.Header.Peek(bc.want)) == 0 {
+		tb.Fatalf("%s: the answer lacks %s", bc.name, bc.want)
+	}
+	return ctx
 }
 
 func compressSetup(enc string) func(*fasthttp.RequestCtx) {
@@ -83,10 +114,10 @@ func BenchmarkMiddleware(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var ctx fasthttp.RequestCtx
+			ctx := newBenchCtx(b, c, bc, client)
 			b.ReportAllocs()
 			for b.Loop() {
-				runOnce(c, &ctx, bc, client)
+				runOnce(c, ctx, bc, client)
 			}
 		})
 	}
