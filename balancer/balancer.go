@@ -170,6 +170,10 @@ type Request struct {
 	// Exclude is a backend to avoid (the one a retry is moving away from);
 	// may be nil. It is ignored when it is the only backend in rotation.
 	Exclude *Backend
+
+	// trial is set by Pick when the request took its backend's trial
+	// gate, so that Observe lets only the trial decide the trial.
+	trial bool
 }
 
 // noRequest stands in for a nil *Request.
@@ -221,6 +225,8 @@ func (p *Pool) Backends() []*Backend { return p.backends }
 func (p *Pool) Pick(r *Request) (*Backend, error) {
 	if r == nil {
 		r = &noRequest
+	} else {
+		r.trial = false
 	}
 	s := p.set.Load()
 	if b := p.policy.pick(s, r); b != nil {
@@ -234,23 +240,29 @@ func (p *Pool) Pick(r *Request) (*Backend, error) {
 }
 
 // Done ends a request counted by Pick, reporting its outcome and duration:
-// Observe and Release in one call.
+// Observe without the Request, and Release, in one call. Without the
+// Request, the first outcome reported for a backend on trial decides the
+// trial, even that of a request begun before the backend was ejected;
+// callers that have the Request should use Observe and Release.
 func (p *Pool) Done(b *Backend, o Outcome, elapsed time.Duration) {
-	p.Observe(b, o, elapsed)
+	p.Observe(nil, b, o, elapsed)
 	p.Release(b)
 }
 
 // Observe reports the outcome and duration of a request to b without
 // ending it, for an answer whose head has arrived while its body still
-// streams: the backend is still busy with it until Release. The outcome
+// streams: the backend is still busy with it until Release. r is the
+// Request given to Pick (or nil); when it is set, only the request that
+// took b's trial gate decides the trial, and the outcomes of requests
+// begun before the ejection are ignored while the trial runs. The outcome
 // feeds passive health (ConnectFailed and Failed are failures, ServerError
 // too with count_5xx); elapsed feeds the response-time average of
 // least-response-time and adaptive (not on ConnectFailed or NotSent).
-func (p *Pool) Observe(b *Backend, o Outcome, elapsed time.Duration) {
+func (p *Pool) Observe(r *Request, b *Backend, o Outcome, elapsed time.Duration) {
 	if p.trackRTT && o != ConnectFailed && o != NotSent && elapsed > 0 {
 		observeRTT(b, elapsed)
 	}
-	p.passive.done(p, b, o)
+	p.passive.done(p, b, o, r == nil || r == &noRequest || r.trial)
 }
 
 // Release ends a request counted by Pick whose outcome went to Observe:

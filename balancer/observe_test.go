@@ -18,7 +18,7 @@ func TestObservedRequestStaysInFlightUntilReleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Observe(b, Success, time.Millisecond)
+	p.Observe(nil, b, Success, time.Millisecond)
 	if n := b.InFlight(); n != 1 {
 		t.Fatalf("in flight after Observe: %d, want 1", n)
 	}
@@ -56,5 +56,104 @@ func TestNotSentIsNoVerdictOnTheBackend(t *testing.T) {
 	do(Failed)
 	if b := p.Backends()[0]; b.Healthy() {
 		t.Fatal("two failures around a NotSent did not eject the backend")
+	}
+}
+
+// trialPool is a pool of two backends whose first is ejected by one
+// failure, with a back-off short enough for its trial to open at once.
+func trialPool(t *testing.T) (*Pool, *Backend) {
+	t.Helper()
+	p := mustPool(t, testBackends(1, 1), Options{Passive: configs.PassiveHealth{FailureThreshold: 1,
+		Backoff: configs.Duration(time.Millisecond), MaxBackoff: configs.Duration(time.Minute)}})
+	return p, p.Backends()[0]
+}
+
+// pickTrial picks with r until r takes bad's trial gate.
+func pickTrial(t *testing.T, p *Pool, bad *Backend, r *Request) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := p.Pick(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == bad {
+			if !r.trial {
+				t.Fatal("the request admitted to the backend on trial is not marked as its trial")
+			}
+			return
+		}
+		p.Observe(r, b, Success, time.Millisecond)
+		p.Release(b)
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the trial request never came")
+}
+
+// TestFailedTrialAdmitsNobodyThroughTheOldSnapshot: a Pick still holding
+// the snapshot of a trial is not admitted to the backend once the trial
+// failed and ejected it again.
+func TestFailedTrialAdmitsNobodyThroughTheOldSnapshot(t *testing.T) {
+	p, bad := trialPool(t)
+	hold(t, p, bad)
+	p.Done(bad, Failed, time.Millisecond) // ejected
+	var trial Request
+	pickTrial(t, p, bad, &trial)
+	old := p.set.Load()
+	p.Observe(&trial, bad, Failed, time.Millisecond)
+	p.Release(bad)
+	if bad.Healthy() {
+		t.Fatal("failed trial did not eject")
+	}
+	if old.take(bad, &noRequest) {
+		bad.inflight.Add(-1)
+		t.Fatal("a Pick holding the trial's snapshot was admitted to the backend its failed trial ejected")
+	}
+}
+
+// TestOnlyTheTrialRequestDecidesTheTrial: a request begun before the
+// ejection that ends while the trial runs does not decide the trial.
+func TestOnlyTheTrialRequestDecidesTheTrial(t *testing.T) {
+	for _, straggler := range []Outcome{Success, Failed} {
+		p, bad := trialPool(t)
+		var early Request
+		if !p.set.Load().take(bad, &early) { // a long request, begun before
+			t.Fatal("refused")
+		}
+		hold(t, p, bad)
+		p.Done(bad, Failed, time.Millisecond) // ejected
+		var trial Request
+		pickTrial(t, p, bad, &trial)
+		p.Observe(&early, bad, straggler, time.Millisecond)
+		p.Release(bad)
+		if bad.trial.Load() != trialTaken {
+			t.Fatalf("a request begun before the ejection (outcome %d) ended the trial", straggler)
+		}
+		p.Observe(&trial, bad, Failed, time.Millisecond)
+		p.Release(bad)
+		if bad.Healthy() {
+			t.Fatal("the failed trial left the backend in rotation")
+		}
+	}
+}
+
+// TestNotSentTrialLeavesTheGateOpen: a trial request that never reached
+// the backend decides nothing; the next request is the trial.
+func TestNotSentTrialLeavesTheGateOpen(t *testing.T) {
+	p, bad := trialPool(t)
+	hold(t, p, bad)
+	p.Done(bad, Failed, time.Millisecond)
+	var first, second Request
+	pickTrial(t, p, bad, &first)
+	p.Observe(&first, bad, NotSent, 0)
+	p.Release(bad)
+	if backoff(p, bad) == 0 || bad.trial.Load() != trialOpen {
+		t.Fatalf("a trial never sent decided the trial (back-off %v, trial state %d)", backoff(p, bad), bad.trial.Load())
+	}
+	pickTrial(t, p, bad, &second)
+	p.Observe(&second, bad, Success, time.Millisecond)
+	p.Release(bad)
+	if backoff(p, bad) != 0 || bad.trial.Load() != trialNone {
+		t.Fatal("the next request's success did not end the trial")
 	}
 }

@@ -11,12 +11,22 @@ type passive struct {
 	count5xx   bool
 }
 
-// done feeds one outcome to passive health. On the common path (a success
+// done feeds one outcome to passive health; mayDecide is false for a
+// request known not to be b's trial request. On the common path (a success
 // on a backend without recent failures) it only reads two atomics.
-func (ps *passive) done(p *Pool, b *Backend, o Outcome) {
+func (ps *passive) done(p *Pool, b *Backend, o Outcome, mayDecide bool) {
 	failed := o == ConnectFailed || o == Failed || (o == ServerError && ps.count5xx)
 	if b.trial.Load() == trialTaken {
-		p.endTrial(b, failed)
+		switch {
+		case !mayDecide:
+			// Begun before the ejection: says nothing of the backend now.
+		case o == NotSent:
+			// The trial never reached the backend: the next request is
+			// the trial. The snapshot still has the gate (trials is set).
+			b.trial.CompareAndSwap(trialTaken, trialOpen)
+		default:
+			p.endTrial(b, failed)
+		}
 		return
 	}
 	if ps.threshold == 0 || o == NotSent {

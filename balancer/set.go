@@ -41,12 +41,34 @@ func (s *set) take(b *Backend, r *Request) bool {
 	} else {
 		b.inflight.Add(1)
 	}
-	if s.trials && b.trial.Load() != trialNone && !b.trial.CompareAndSwap(trialOpen, trialTaken) {
-		b.inflight.Add(-1)
-		return false
+	if s.trials {
+		if !s.admitTrial(b, r) {
+			b.inflight.Add(-1)
+			return false
+		}
 	}
 	if s.pool.trackTotal {
 		s.pool.total.Add(1)
+	}
+	return true
+}
+
+// admitTrial is take's gate in a snapshot built while some backend was on
+// trial: a backend on trial admits only the request that takes its gate
+// (marked in r), and one that a failed trial ejected again, still listed
+// in this snapshot, admits nobody.
+func (s *set) admitTrial(b *Backend, r *Request) bool {
+	if b.ejected.Load() {
+		return false
+	}
+	if b.trial.Load() == trialNone {
+		return true
+	}
+	if !b.trial.CompareAndSwap(trialOpen, trialTaken) {
+		return false
+	}
+	if r != &noRequest {
+		r.trial = true
 	}
 	return true
 }

@@ -139,7 +139,7 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		if !start.IsZero() {
 			elapsed = time.Since(start)
 		}
-		l.pool.Observe(be.b, outcome, elapsed)
+		l.pool.Observe(&s.br, be.b, outcome, elapsed)
 		if !streaming {
 			l.pool.Release(be.b)
 		}
