@@ -39,7 +39,30 @@ func (c *Config) validate(ps *problems) {
 	for i := range c.Services {
 		c.validateService(ps, i)
 	}
+	c.validateNames(ps)
 	c.validatePorts(ps)
+}
+
+// validateNames checks that no two services share a name: logs, -check
+// messages and start-up errors name services by it, so a shared name makes
+// every one of them ambiguous. Names are compared as written (they are
+// labels, not hosts). An unnamed service and the default service made from
+// the top-level backends are left out: neither was given a name.
+func (c *Config) validateNames(ps *problems) {
+	first := map[string]int{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.synth || s.Name == "" {
+			continue
+		}
+		j, dup := first[s.Name]
+		if !dup {
+			first[s.Name] = i
+			continue
+		}
+		ps.errorf(c.svcKey(i, "name"), "%q is already the name of services[%d]%s: each service needs its own name, which logs and messages go by",
+			s.Name, j, lineNote(ps.lineOf(c.svcKey(j, "name"))))
+	}
 }
 
 // validateSettings checks the global settings of pool, timeouts, limits,

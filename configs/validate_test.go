@@ -114,6 +114,13 @@ backends: [{url: "http://127.0.0.1:9000"}]
     host: example.COM
     locations: [{path: /, backends: [{url: "http://127.0.0.1:9001"}]}]
 `, []string{`t.yaml:6: services[1].host: service "b" (line 5) has port 8080 and host "example.COM", as service "a" (line 2) has`}},
+		{"two services with one name", minimal + `  - name: b
+    port: 8081
+    locations: [{path: /, backends: [{url: "http://127.0.0.1:9001"}]}]
+  - name: a
+    port: 8082
+    locations: [{path: /, backends: [{url: "http://127.0.0.1:9002"}]}]
+`, []string{`t.yaml:9: services[2].name: "a" is already the name of services[0] (line 2): each service needs its own name`}},
 		{"top-level backends and a service without host on one port", minimal + `backends: [{url: "http://127.0.0.1:9001"}]
 `, []string{`t.yaml:6: backends: the default service of the top-level backends (line 6) has port 8080 and no host, as service "a" (line 2) has`}},
 		{"header rule with a bad name", minimal + `    headers:
