@@ -108,14 +108,17 @@ func Release(x *Exchange) {
 // (the plugin may still be writing what they would read), a body Read by
 // the plugin returns an error instead of touching fasthttp's buffers or the
 // client connection, the request context reports context.Canceled, and
-// Release keeps every object out of the pools. Abandon waits for a body
-// Read in progress to return, because that Read may be using the client
-// connection that fasthttp is about to reuse.
+// Release keeps every object out of the pools. Abandon waits for a Read of
+// the request body in progress to return, because that Read may be using
+// the client connection that fasthttp is about to reuse. It does not wait
+// for a Read of a response body stream, which may be blocked on the
+// backend: the caller must keep that stream from being released until the
+// plugin returns (fastproxy.HeldBody does).
 func (x *Exchange) Abandon() {
 	x.abandoned = true
 	x.rctx.unbind()
 	x.reqBody.detach()
-	x.resBody.detach()
+	x.resBody.detachStream()
 }
 
 // RequestConverted reports whether Request was called, that is whether a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/bytebufferpool"
 )
@@ -31,6 +32,7 @@ type bodyReader struct {
 	read     bool // Read was called
 	closed   bool
 	detached bool
+	gone     atomic.Bool // detachStream, set without waiting for mu
 }
 
 // bodySource is *fasthttp.Request or *fasthttp.Response.
@@ -46,7 +48,7 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.detached:
+	case r.detached, r.gone.Load():
 		return 0, errAbandoned
 	case r.closed:
 		return 0, errBodyClosed
@@ -99,6 +101,18 @@ func (r *bodyReader) detach() {
 	r.mu.Unlock()
 }
 
+// detachStream is detach for a response body stream that the caller keeps
+// alive until the plugin returns (fastproxy.HeldBody): a Read in progress
+// may be blocked on the backend for as long as its response timeout, so
+// it is not waited for; the Reads after it fail. A buffered body is
+// waited for as by detach (its Read only copies).
+func (r *bodyReader) detachStream() {
+	r.gone.Store(true)
+	if r.stream == nil {
+		r.detach()
+	}
+}
+
 // reset unbinds r for reuse; not called on an abandoned exchange.
 func (r *bodyReader) reset() {
 	if r.rec != nil {
@@ -106,6 +120,7 @@ func (r *bodyReader) reset() {
 	}
 	r.src, r.stream, r.buffered, r.rec = nil, nil, nil, nil
 	r.loaded, r.read, r.closed, r.detached = false, false, false, false
+	r.gone.Store(false)
 	r.off = 0
 }
 

@@ -24,3 +24,13 @@ type Exchange interface {
 	// phase or instead of it when the request ends early.
 	Release()
 }
+
+// HeldBody is implemented by the body stream of a backend's answer. Hold
+// keeps the stream from being released, even when the response is reset
+// or replaced, until release is called: for a plugin that overran its
+// budget while reading the body, so that its reads never reach a
+// connection or buffer that another request has taken over. release must
+// be called exactly once.
+type HeldBody interface {
+	Hold() (release func())
+}

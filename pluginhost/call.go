@@ -67,6 +67,28 @@ type call struct {
 	panicked bool
 	panicVal any
 	stack    []byte
+
+	// onEnd is what the waiter of an abandoned call left to run when its
+	// plugin finally returns (afterEnd), or &endedFn once it has.
+	onEnd atomic.Pointer[func()]
+}
+
+// endedFn marks in call.onEnd an abandoned call whose plugin returned.
+var endedFn = func() {}
+
+// afterEnd runs f when the plugin of the abandoned call c returns, or at
+// once if it already has. Only the waiter calls it, at most once.
+func (c *call) afterEnd(f func()) {
+	if !c.onEnd.CompareAndSwap(nil, &f) {
+		f()
+	}
+}
+
+// ended runs on the worker when the plugin of an abandoned call returns.
+func (c *call) ended() {
+	if f := c.onEnd.Swap(&endedFn); f != nil {
+		(*f)()
+	}
 }
 
 var callPool = sync.Pool{New: func() any {
@@ -92,7 +114,8 @@ func (c *call) exec() {
 	at := 0
 	for i, p := range c.chain {
 		if i > 0 && !c.advance(i, p) {
-			return // abandoned just as plugin i-1 returned
+			c.ended() // abandoned just as plugin i-1 returned
+			return
 		}
 		at = i
 		res := c.run(p)
@@ -112,6 +135,7 @@ func (c *call) exec() {
 	// The watchdog gave up on it; nobody will read the result.
 	c.res.Release()
 	c.ctx.Load().finish(context.Canceled)
+	c.ended()
 }
 
 // run calls p's phase method, catching a panic.
@@ -164,9 +188,9 @@ func (c *call) expire(now int64) {
 // list must not be empty. It stops at the first plugin that answers Stop
 // (its result is returned; the caller releases it), panics (ranPanicked)
 // or overruns its budget (ranTimedOut: that plugin may still be running
-// and holds req or resp). The results of plugins that went on are
-// released.
-func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response) (res *plugin.Result, o outcome) {
+// and holds req or resp; abandoned is its call, for afterEnd). The results
+// of plugins that went on are released.
+func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response) (res *plugin.Result, o outcome, abandoned *call) {
 	chain := h.onRequest
 	if resp != nil {
 		chain = h.onResponse
@@ -188,7 +212,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 		p = chain[at]
 		h.log.Error("plugin exceeded its timeout; answering 504",
 			"plugin", p.name, "timeout", p.timeout)
-		return nil, ranTimedOut
+		return nil, ranTimedOut, c
 	}
 	res, o = c.res, ranOK
 	if c.panicked {
@@ -198,7 +222,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 		res, o = nil, ranPanicked
 	}
 	h.putCall(c)
-	return res, o
+	return res, o, nil
 }
 
 // putCall recycles c unless its context escaped to the plugin.

@@ -90,7 +90,7 @@ func TestChainRunsInOneHandOffWithABudgetPerPlugin(t *testing.T) {
 			h.workers = newWorkers(tickFor(budget))
 			r, _ := http.NewRequest("GET", "http://example/", nil)
 			start := time.Now()
-			res, o := h.phase(context.Background(), r, nil)
+			res, o, _ := h.phase(context.Background(), r, nil)
 			took := time.Since(start)
 			status := 0
 			if o == ranOK && res.Action() == plugin.Stop {
@@ -132,7 +132,7 @@ func TestChainGivesEachPluginItsOwnContext(t *testing.T) {
 	}
 	defer h.Close(t.Context())
 	r, _ := http.NewRequest("GET", "http://example/", nil)
-	if _, o := h.phase(context.Background(), r, nil); o != ranOK {
+	if _, o, _ := h.phase(context.Background(), r, nil); o != ranOK {
 		t.Fatalf("outcome %v", o)
 	}
 	if doneA == doneB {

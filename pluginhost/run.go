@@ -35,7 +35,7 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 		return ex, false
 	}
 	req := ex.ax.Request()
-	res, o := h.phase(req.Context(), req, nil)
+	res, o, _ := h.phase(req.Context(), req, nil)
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
@@ -66,16 +66,22 @@ func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	resp := ex.ax.Response()
-	res, o := h.phase(resp.Request.Context(), nil, resp)
+	res, o, c := h.phase(resp.Request.Context(), nil, resp)
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
 		return
 	case ranTimedOut:
-		answerError(ctx, fasthttp.StatusGatewayTimeout)
-		// The plugin may still use resp: keep the adapter's objects
-		// out of the pools. Release then only recycles ex itself.
+		// The plugin may still use resp, and be reading resp.Body from
+		// the backend's stream: keep that stream from being released
+		// until the plugin returns, and the adapter's objects out of the
+		// pools (Release then only recycles ex itself), before the 504
+		// replaces the answer.
+		if hb, ok := ctx.Response.BodyStream().(fastproxy.HeldBody); ok {
+			c.afterEnd(hb.Hold())
+		}
 		ex.ax.Abandon()
+		answerError(ctx, fasthttp.StatusGatewayTimeout)
 		return
 	}
 	ex.ax.ApplyResponse()
