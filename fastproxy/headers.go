@@ -41,6 +41,35 @@ var hopByHop = [][]byte{
 	hdrConnection,
 }
 
+// notConnectionOptions are the headers Connection may not delete, besides
+// Connection itself: those that route and frame the message. RFC 9110
+// section 7.6.1 lets a sender list only fields about the connection, never
+// ones meant for every recipient, and deleting these breaks the exchange
+// for others than the sender. fasthttp keeps them as header state: without
+// Host a request cannot be sent (each such request was counted as the
+// backend's failure until it was ejected), and deleting Content-Length
+// sets the length to 0, so a large or chunked upload was read whole into
+// memory to be held for a retry, and a streamed answer lost its framing.
+// Transfer-Encoding is not listed: it is hop-by-hop, removed anyway, and
+// bodies are re-framed from the length fasthttp keeps, not from it.
+// Anything else (Content-Type, Cookie) the sender may drop from its own
+// message, as httputil lets it.
+var notConnectionOptions = [][]byte{
+	hdrConnection,
+	[]byte("Host"),
+	[]byte("Content-Length"),
+}
+
+// connectionOption reports whether Connection may delete the header tok.
+func connectionOption(tok []byte) bool {
+	for _, k := range notConnectionOptions {
+		if len(k) == len(tok) && bytes.EqualFold(k, tok) {
+			return false
+		}
+	}
+	return true
+}
+
 // headerEditor is what both fasthttp.RequestHeader and
 // fasthttp.ResponseHeader offer, so one function strips either direction.
 type headerEditor interface {
@@ -96,8 +125,9 @@ func hopByHopBit(key []byte) uint16 {
 	return 0
 }
 
-// stripHopByHop removes from h every header named in Connection, then the
-// entries of hopByHop whose bits are set in present.
+// stripHopByHop removes from h every header named in Connection (but those
+// of notConnectionOptions), then the entries of hopByHop whose bits are set
+// in present.
 func stripHopByHop(h headerEditor, present uint16) {
 	if present == 0 {
 		return
@@ -115,7 +145,7 @@ func stripHopByHop(h headerEditor, present uint16) {
 				tok, conn = conn, nil
 			}
 			tok = bytes.TrimSpace(tok)
-			if len(tok) > 0 && !bytes.EqualFold(tok, hdrConnection) {
+			if len(tok) > 0 && connectionOption(tok) {
 				h.DelBytes(tok)
 			}
 		}
