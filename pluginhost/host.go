@@ -78,16 +78,12 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 	slices.SortStableFunc(es, func(a, b *entry) int {
 		return cmp.Or(cmp.Compare(prio[a], prio[b]), cmp.Compare(a.name, b.name))
 	})
-	for i := 1; i < len(es); i++ {
-		if es[i].name == es[i-1].name {
-			return nil, fmt.Errorf("pluginhost: two plugins are named %q (%s and %s); names must be unique",
-				es[i].name, origin(es[i-1]), origin(es[i]))
-		}
+	known, err := uniqueNames(es)
+	if err != nil {
+		return nil, err
 	}
-	known := make(map[string]bool, len(es))
 	h := &Host{log: log}
 	for _, e := range es {
-		known[e.name] = true
 		s := settings[e.name]
 		if s.Enabled != nil && !*s.Enabled {
 			log.Info("plugin disabled by configuration", "plugin", e.name)
@@ -114,7 +110,7 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 		log.Info("plugin ready", "plugin", e.name, "priority", prio[e], "timeout", e.timeout, "file", e.file)
 	}
 	for name := range settings {
-		if !known[name] {
+		if known[name] == nil {
 			log.Warn("settings for a plugin that is not loaded", "plugin", name)
 		}
 	}
@@ -124,6 +120,21 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 	}
 	h.workers = newWorkers(tickFor(shortest))
 	return h, nil
+}
+
+// uniqueNames maps each plugin's name to its entry, or fails naming both
+// files of the first name used twice. Sorting puts equal names next to
+// each other only within one priority, so neighbours are not enough.
+func uniqueNames(es []*entry) (map[string]*entry, error) {
+	byName := make(map[string]*entry, len(es))
+	for _, e := range es {
+		if first := byName[e.name]; first != nil {
+			return nil, fmt.Errorf("pluginhost: two plugins are named %q (%s and %s); names must be unique",
+				e.name, origin(first), origin(e))
+		}
+		byName[e.name] = e
+	}
+	return byName, nil
 }
 
 // configure hands a Configurer its config block once, before any request.

@@ -91,6 +91,18 @@ func TestNewRejectsTwoPluginsWithOneName(t *testing.T) {
 	}
 }
 
+// Sorting by priority separates x(1) and x(3) with y(2) between them; the
+// duplicate must be found anyway.
+func TestNewRejectsADuplicateNameAtAnotherPriority(t *testing.T) {
+	t.Parallel()
+	_, err := pluginhost.New([]plugin.Handler{
+		&named{name: "x", prio: 1}, &named{name: "y", prio: 2}, &named{name: "x", prio: 3},
+	}, nil, quiet)
+	if err == nil || !strings.Contains(err.Error(), `two plugins are named "x"`) {
+		t.Fatalf("New error = %v, want one about the duplicate name x", err)
+	}
+}
+
 func TestSettingsDisableAndConfigurePlugins(t *testing.T) {
 	t.Parallel()
 	off := false
