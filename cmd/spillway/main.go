@@ -181,7 +181,7 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	}
 	srv, err := fastproxy.New(cfg, opts)
 	if err != nil {
-		closePlugins(host, cfg, log)
+		closePlugins(host, cfg.ShutdownGrace.D(), log)
 		return err
 	}
 
@@ -192,7 +192,7 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	defer signal.Stop(sig)
 
 	if err := srv.Start(); err != nil {
-		closePlugins(host, cfg, log)
+		closePlugins(host, cfg.ShutdownGrace.D(), log)
 		return err
 	}
 	for _, a := range srv.Addrs() {
@@ -211,14 +211,21 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown did not finish cleanly", "err", err)
 	}
-	closePlugins(host, cfg, log)
+	// Cleanup gets what the requests left of the grace period, so the
+	// whole shutdown fits in shutdown_grace (an orchestrator's kill
+	// follows soon after it), but never less than cleanupFloor.
+	closePlugins(host, max(time.Until(deadline), min(grace, cleanupFloor)), log)
 	log.Info("stopped")
 	return nil
 }
 
-// closePlugins runs every plugin's Cleanup, bounded by the grace period.
-func closePlugins(host *pluginhost.Host, cfg *configs.Config, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D())
+// cleanupFloor is the least time plugin Cleanup gets after requests that
+// used up the whole grace period, so plugins can still flush their state.
+const cleanupFloor = time.Second
+
+// closePlugins runs every plugin's Cleanup, for at most d.
+func closePlugins(host *pluginhost.Host, d time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := host.Close(ctx); err != nil {
 		log.Warn("plugin cleanup", "err", err)

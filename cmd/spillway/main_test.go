@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -205,7 +207,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func waitListening(t *testing.T, addr string, logs *bytes.Buffer) {
+func waitListening(t *testing.T, addr string, logs fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -261,4 +263,141 @@ func TestDemoServes(t *testing.T) {
 	if !strings.Contains(out.String(), "curl") {
 		t.Errorf("the demo printed no curl line: %q", out.String())
 	}
+}
+
+// TestSignalRunsPluginCleanupWithinTheGrace runs the real binary with a
+// real plugin and JSON logs, stops it with SIGINT or SIGTERM, and expects
+// every log line to be JSON, the plugin's Cleanup to run exactly once and
+// exit 0; and, with a Cleanup that hangs behind a request that uses the
+// whole grace period, the process still to exit in about shutdown_grace.
+func TestSignalRunsPluginCleanupWithinTheGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and a plugin")
+	}
+	bin := buildBinary(t)
+	plugins := t.TempDir()
+	build := exec.Command("go", "build", "-buildmode=plugin", "-o", filepath.Join(plugins, "probe.so"), "../../pluginhost/testdata/probe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the probe plugin: %v\n%s", err, out)
+	}
+	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(10 * time.Second)
+		}
+		io.WriteString(w, "ok")
+	})}
+	oln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(oln)
+	defer origin.Close()
+
+	tests := []struct {
+		desc         string
+		sig          syscall.Signal
+		cleanupSleep string
+		slowRequest  bool
+		maxExit      time.Duration // from the signal
+	}{
+		{"SIGINT", syscall.SIGINT, "", false, 3 * time.Second},
+		{"SIGTERM", syscall.SIGTERM, "", false, 3 * time.Second},
+		// The 4s grace used up by the request, then the 1s cleanup floor
+		// (a fresh grace for Cleanup would make it 8s).
+		{"hanging Cleanup after a request that used the grace", syscall.SIGTERM, "30s", true, 6500 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			dir := t.TempDir()
+			cleanupFile := filepath.Join(dir, "cleanup")
+			port := freePort(t)
+			cfg := fmt.Sprintf(`port: %d
+host: 127.0.0.1
+shutdown_grace: 4s
+log: {format: json}
+plugin_directory: %s
+plugins:
+  probe:
+    config: {cleanup_file: %q, cleanup_sleep: %q}
+backends:
+  - url: http://%s
+`, port, plugins, cleanupFile, tc.cleanupSleep, oln.Addr())
+			cfgFile := filepath.Join(dir, "spillway.yaml")
+			if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "-config", cfgFile)
+			var logs syncBuffer
+			cmd.Stderr = &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			waitListening(t, addr, &logs)
+
+			resp, err := http.Get("http://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("X-Probe-Ctx") != "from-request-/" {
+				t.Fatalf("through the plugin: status %d, X-Probe-Ctx %q", resp.StatusCode, resp.Header.Get("X-Probe-Ctx"))
+			}
+			if tc.slowRequest {
+				go http.Get("http://" + addr + "/slow")
+				time.Sleep(300 * time.Millisecond)
+			}
+			sent := time.Now()
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("exit: %v\nlogs:\n%s", err, logs.String())
+				}
+			case <-time.After(tc.maxExit + 5*time.Second):
+				t.Fatalf("no exit %v after %s\nlogs:\n%s", tc.maxExit+5*time.Second, tc.desc, logs.String())
+			}
+			if took := time.Since(sent); took > tc.maxExit {
+				t.Errorf("exit %v after the signal, want at most %v", took, tc.maxExit)
+			}
+			got, _ := os.ReadFile(cleanupFile)
+			if want := "cleanup\n"; tc.cleanupSleep == "" && string(got) != want {
+				t.Errorf("cleanup file %q, want Cleanup run exactly once (%q)", got, want)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var v map[string]any
+				if err := json.Unmarshal([]byte(line), &v); err != nil {
+					t.Errorf("log line is not JSON: %q", line)
+				}
+			}
+			if tc.cleanupSleep != "" && !strings.Contains(logs.String(), "cut short") {
+				t.Errorf("a hanging Cleanup was not reported\nlogs:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer the child's stderr and the test may use at
+// once.
+type syncBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.String()
 }

@@ -33,6 +33,7 @@ type config struct {
 	Response      phase  `json:"response"`
 	FailConfigure string `json:"fail_configure"`
 	CleanupFile   string `json:"cleanup_file"`
+	CleanupSleep  string `json:"cleanup_sleep"` // a Cleanup that hangs first
 }
 
 type probe struct{ cfg config }
@@ -56,6 +57,9 @@ func (p *probe) Configure(b []byte) error {
 }
 
 func (p *probe) Cleanup() error {
+	if d, err := time.ParseDuration(p.cfg.CleanupSleep); err == nil {
+		time.Sleep(d)
+	}
 	if p.cfg.CleanupFile == "" {
 		return nil
 	}
