@@ -76,6 +76,29 @@ func ExampleNewResult() {
 	// {"error":"slow down","retry_after":30}
 }
 
+// A Result from NewResult has a Headers map of its own, so headers can be
+// set on it after it is made, as in Terraster.
+func ExampleNewResult_headers() {
+	res := plugin.NewResult(plugin.Stop, plugin.WithStatus(http.StatusUnauthorized))
+	defer res.Release()
+	res.Headers.Set("WWW-Authenticate", `Bearer realm="api"`)
+	fmt.Println(res.StatusCode, res.Headers.Get("WWW-Authenticate"))
+	// Output: 401 Bearer realm="api"
+}
+
+// Release empties the Result's own headers for its next use, and leaves
+// alone a map the plugin put in Headers itself.
+func ExampleResult_Release() {
+	mine := http.Header{"X-Mine": {"kept"}}
+	res := plugin.NewResult(plugin.Stop, plugin.WithHeaders(http.Header{"X-Old": {"1"}}))
+	res.Headers = mine
+	res.Release()
+	res = plugin.NewResult(plugin.Stop)
+	fmt.Println(len(res.Headers), mine.Get("X-Mine"))
+	res.Release()
+	// Output: 0 kept
+}
+
 // The shared results need no allocation; releasing them does nothing.
 func ExampleResultContinue() {
 	res := plugin.ResultContinue

@@ -1,9 +1,10 @@
 package plugin
 
 import (
-	json "github.com/goccy/go-json"
 	"net/http"
 	"sync"
+
+	json "github.com/goccy/go-json"
 )
 
 // Result is a plugin's answer to one call. Results from NewResult come
@@ -16,6 +17,10 @@ type Result struct {
 	action Action
 	pooled bool // made by NewResult, so Release may recycle it
 
+	// own is the pooled map NewResult puts in Headers. Release clears own,
+	// never Headers: a plugin may have pointed Headers at a map of its own.
+	own http.Header
+
 	// StatusCode is the status a Stop answers with. Zero means 403 in the
 	// request phase and "keep the backend's status" in the response phase.
 	StatusCode int
@@ -23,7 +28,9 @@ type Result struct {
 	// phase keeps the backend's body.
 	ResponseBody []byte
 	// Headers are set on the answer of a Stop, each key replacing any
-	// header of that name.
+	// header of that name. In a Result from NewResult it is an empty map
+	// owned by the Result, ready for Set and Add, as in Terraster; it is
+	// nil in ResultContinue and ResultModify, which must not be changed.
 	Headers http.Header
 }
 
@@ -37,9 +44,18 @@ var ResultModify = &Result{action: Modify}
 // ResultOption sets a field of a Result made by NewResult.
 type ResultOption func(*Result)
 
-var resultPool = sync.Pool{New: func() any { return new(Result) }}
+// maxPooledKeys bounds what a released Result keeps for reuse: a map that
+// grew past it (a plugin that once set many headers) is dropped rather
+// than kept in the pool for ever.
+const maxPooledKeys = 32
 
-// NewResult returns a pooled Result with action and opts applied.
+var resultPool = sync.Pool{New: func() any {
+	h := make(http.Header)
+	return &Result{own: h, Headers: h}
+}}
+
+// NewResult returns a pooled Result with action and opts applied, in
+// order. Its Headers is an empty map of its own.
 func NewResult(action Action, opts ...ResultOption) *Result {
 	r := resultPool.Get().(*Result)
 	r.action = action
@@ -60,13 +76,31 @@ func (r *Result) Action() Action {
 
 // Release returns r to the pool; Spillway calls it after applying r. It
 // does nothing on nil, ResultContinue and ResultModify, or a Result not
-// made by NewResult.
+// made by NewResult. The Result's own header map is emptied, so the pool
+// holds no plugin's strings.
 func (r *Result) Release() {
 	if r == nil || !r.pooled {
 		return
 	}
-	*r = Result{}
+	own := r.own
+	if len(own) > maxPooledKeys {
+		own = make(http.Header)
+	}
+	clear(own)
+	*r = Result{own: own, Headers: own}
 	resultPool.Put(r)
+}
+
+// header returns r.Headers, first making it a map if a plugin set it nil.
+func (r *Result) header() http.Header {
+	if r.Headers == nil {
+		if r.own == nil {
+			r.own = make(http.Header)
+		}
+		clear(r.own)
+		r.Headers = r.own
+	}
+	return r.Headers
 }
 
 // WithStatus sets the Result's StatusCode.
@@ -91,9 +125,6 @@ func WithJSONResponse(v any) ResultOption {
 			b = []byte(`{"error":"internal error"}`)
 		}
 		r.ResponseBody = b
-		if r.Headers == nil {
-			r.Headers = make(http.Header, 1)
-		}
-		r.Headers.Set("Content-Type", "application/json")
+		r.header().Set("Content-Type", "application/json")
 	}
 }
