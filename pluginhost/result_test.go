@@ -3,6 +3,8 @@ package pluginhost_test
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spillway-lb/spillway/pluginhost"
@@ -44,5 +46,47 @@ func TestStopWithHeadersSetAfterNewResultAnswersWithThem(t *testing.T) {
 	got := r.get(t, "/private")
 	if got.status != http.StatusUnauthorized || got.header.Get("WWW-Authenticate") != `Bearer realm="api"` {
 		t.Errorf("got %d with WWW-Authenticate %q, want 401 with the challenge", got.status, got.header.Get("WWW-Authenticate"))
+	}
+}
+
+// One package-level header map serves every request, the common way to
+// keep CORS headers. Results made from it concurrently, with JSON bodies
+// and headers added afterwards, answer with all of them and never write
+// to it (a write would be a concurrent map write: a fatal error).
+func TestSharedHeaderMapServesConcurrentStops(t *testing.T) {
+	t.Parallel()
+	cors := http.Header{"Access-Control-Allow-Origin": {"*"}}
+	r := stopRig(t, func() *plugin.Result {
+		res := plugin.NewResult(plugin.Stop, plugin.WithStatus(http.StatusForbidden),
+			plugin.WithHeaders(cors), plugin.WithJSONResponse(map[string]string{"error": "no"}))
+		res.Headers.Add("Access-Control-Allow-Origin", "https://shop.example")
+		res.Headers.Set("Vary", "Origin")
+		return res
+	})
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				got, err := r.try("GET", "/", nil)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if acao := strings.Join(got.header.Values("Access-Control-Allow-Origin"), ","); got.status != 403 ||
+					got.header.Get("Content-Type") != "application/json" || acao != "*,https://shop.example" {
+					errs <- "got " + got.header.Get("Content-Type") + " " + acao
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if len(cors) != 1 || strings.Join(cors["Access-Control-Allow-Origin"], ",") != "*" {
+		t.Errorf("the shared map was written to: %v", cors)
 	}
 }

@@ -86,6 +86,30 @@ func ExampleNewResult_headers() {
 	// Output: 401 Bearer realm="api"
 }
 
+// WithHeaders merges: each of its keys replaces that header, the others
+// stay, whichever option comes first. It copies the values, so one header
+// map can serve every request and is never written to.
+func ExampleWithHeaders() {
+	cors := http.Header{"Access-Control-Allow-Origin": {"*"}} // shared by all requests
+	body := map[string]string{"error": "forbidden"}
+
+	after := plugin.NewResult(plugin.Stop, plugin.WithJSONResponse(body), plugin.WithHeaders(cors))
+	before := plugin.NewResult(plugin.Stop, plugin.WithHeaders(cors), plugin.WithJSONResponse(body))
+	before.Headers.Add("Access-Control-Allow-Origin", "https://shop.example")
+	replaced := plugin.NewResult(plugin.Stop, plugin.WithJSONResponse(body),
+		plugin.WithHeaders(http.Header{"content-type": {"text/plain"}}))
+	for _, res := range []*plugin.Result{after, before, replaced} {
+		fmt.Println(res.Headers.Get("Content-Type"), res.Headers["Access-Control-Allow-Origin"])
+		res.Release()
+	}
+	fmt.Println(len(cors), cors["Access-Control-Allow-Origin"])
+	// Output:
+	// application/json [*]
+	// application/json [* https://shop.example]
+	// text/plain []
+	// 1 [*]
+}
+
 // Release empties the Result's own headers for its next use, and leaves
 // alone a map the plugin put in Headers itself.
 func ExampleResult_Release() {

@@ -20,6 +20,9 @@ type Result struct {
 	// own is the pooled map NewResult puts in Headers. Release clears own,
 	// never Headers: a plugin may have pointed Headers at a map of its own.
 	own http.Header
+	// vals backs the value slices WithHeaders and WithJSONResponse store,
+	// so copying a caller's header costs no allocation once warm.
+	vals []string
 
 	// StatusCode is the status a Stop answers with. Zero means 403 in the
 	// request phase and "keep the backend's status" in the response phase.
@@ -44,10 +47,13 @@ var ResultModify = &Result{action: Modify}
 // ResultOption sets a field of a Result made by NewResult.
 type ResultOption func(*Result)
 
-// maxPooledKeys bounds what a released Result keeps for reuse: a map that
-// grew past it (a plugin that once set many headers) is dropped rather
-// than kept in the pool for ever.
-const maxPooledKeys = 32
+// Bounds on what a released Result keeps for reuse: a map or value store
+// that grew past them (a plugin that once set many headers) is dropped
+// rather than kept in the pool for ever.
+const (
+	maxPooledKeys   = 32
+	maxPooledValues = 64
+)
 
 var resultPool = sync.Pool{New: func() any {
 	h := make(http.Header)
@@ -76,18 +82,22 @@ func (r *Result) Action() Action {
 
 // Release returns r to the pool; Spillway calls it after applying r. It
 // does nothing on nil, ResultContinue and ResultModify, or a Result not
-// made by NewResult. The Result's own header map is emptied, so the pool
-// holds no plugin's strings.
+// made by NewResult. The Result's own header map and value store are
+// emptied, so the pool holds no plugin's strings.
 func (r *Result) Release() {
 	if r == nil || !r.pooled {
 		return
 	}
-	own := r.own
+	own, vals := r.own, r.vals
 	if len(own) > maxPooledKeys {
 		own = make(http.Header)
 	}
 	clear(own)
-	*r = Result{own: own, Headers: own}
+	if cap(vals) > maxPooledValues {
+		vals = nil
+	}
+	clear(vals)
+	*r = Result{own: own, vals: vals[:0], Headers: own}
 	resultPool.Put(r)
 }
 
@@ -103,19 +113,40 @@ func (r *Result) header() http.Header {
 	return r.Headers
 }
 
+// put sets key in r's headers to a copy of vs kept in r's value store.
+// The slice is capped at its length, so an Add to it reallocates instead
+// of overwriting the next key's values.
+func (r *Result) put(key string, vs []string) {
+	i := len(r.vals)
+	r.vals = append(r.vals, vs...)
+	r.header()[key] = r.vals[i:len(r.vals):len(r.vals)]
+}
+
 // WithStatus sets the Result's StatusCode.
 func WithStatus(code int) ResultOption {
 	return func(r *Result) { r.StatusCode = code }
 }
 
-// WithHeaders sets the Result's Headers to h; the Result keeps h itself,
-// so h must not change after the call.
+// WithHeaders merges h into the Result's Headers, as Terraster does: each
+// key of h replaces the values of that key (canonicalized, so
+// "content-type" replaces the Content-Type that WithJSONResponse set);
+// other keys are kept. The values are copied, so h may be shared between
+// requests (a package-level CORS header, say) and changed afterwards: the
+// Result never writes to it.
 func WithHeaders(h http.Header) ResultOption {
-	return func(r *Result) { r.Headers = h }
+	return func(r *Result) {
+		for k, vs := range h {
+			r.put(http.CanonicalHeaderKey(k), vs)
+		}
+	}
 }
 
+// jsonType is the Content-Type value WithJSONResponse sets; put copies it.
+var jsonType = []string{"application/json"}
+
 // WithJSONResponse encodes v as JSON into the Result's ResponseBody and sets
-// its Content-Type header to application/json. A value that cannot be
+// its Content-Type header to application/json, replacing any set before;
+// a later WithHeaders may replace it in turn. A value that cannot be
 // encoded gives the body {"error":"internal error"} instead, so a Stop
 // still answers with valid JSON.
 func WithJSONResponse(v any) ResultOption {
@@ -125,6 +156,6 @@ func WithJSONResponse(v any) ResultOption {
 			b = []byte(`{"error":"internal error"}`)
 		}
 		r.ResponseBody = b
-		r.header().Set("Content-Type", "application/json")
+		r.put("Content-Type", jsonType)
 	}
 }
