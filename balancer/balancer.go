@@ -150,10 +150,13 @@ const (
 	// ServerError: the backend answered 5xx. It counts as a failure only
 	// with count_5xx (Options.Passive.Count5xx).
 	ServerError
-	// NotSent: the request never left the proxy because its connections
-	// to the backend were all in use (connection_pool.max_open). That says
-	// the backend is busy, not broken: it is no failure, and it does not
-	// clear the failures counted before it either.
+	// NotSent: no verdict on the backend. The request never left the
+	// proxy because its connections to the backend were all in use
+	// (connection_pool.max_open), which says the backend is busy, not
+	// broken; or the client's side failed while the request was being
+	// sent (its body stopped arriving), which says nothing of the backend.
+	// It is no failure, and it does not clear the failures counted before
+	// it either.
 	NotSent
 )
 

@@ -177,6 +177,9 @@ func (b *edgeBody) probe() error {
 	return nil
 }
 
+// readErr is the first read error other than io.EOF, or nil.
+func (b *edgeBody) readErr() error { return b.err }
+
 // Read hands out the probed bytes, then reads on from the stream.
 func (b *edgeBody) Read(p []byte) (int, error) {
 	if len(b.head) > 0 {

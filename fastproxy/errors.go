@@ -15,13 +15,18 @@ const (
 	msgGatewayTimeout     = "504 Gateway Timeout: the backend took too long"
 	msgServiceUnavailable = "503 Service Unavailable: no backend available"
 	msgNotFound           = "404 Not Found: no service for this host or path"
+	msgClientAborted      = "400 Bad Request: the request did not arrive whole"
 )
 
-// statusFor is the one place a forwarding error becomes a status: no
-// backend to try is 503, a timeout 504, and anything else (refused, reset,
-// closed without answering, a malformed answer) 502.
+// statusFor is the one place a forwarding error becomes a status: the
+// client's own failure is 400 (the edge makes it 408 or 413 where the body
+// says so), no backend to try is 503, a timeout 504, and anything else
+// (refused, reset, closed without answering, a malformed answer) 502.
 func statusFor(err error) (int, string) {
 	switch {
+	case isClientError(err):
+		// First: a client that stalled is a timeout, but not the backend's.
+		return fasthttp.StatusBadRequest, msgClientAborted
 	case errors.Is(err, balancer.ErrNoBackend), errors.Is(err, balancer.ErrBusy),
 		errors.Is(err, fasthttp.ErrNoFreeConns):
 		return fasthttp.StatusServiceUnavailable, msgServiceUnavailable
@@ -60,6 +65,23 @@ func (e *answeredError) Unwrap() error { return e.err }
 func isAnswered(err error) bool {
 	var ae *answeredError
 	return errors.As(err, &ae)
+}
+
+// clientError is an attempt that failed on the client's side: the request
+// could not be written to the backend although nothing failed between the
+// proxy and the backend, because its body stopped arriving (the client
+// went away, stalled past client_read, or overran max_body_bytes) or it
+// could not be serialized. The backend did nothing wrong, so the balancer
+// gets no verdict, and the request is not retried: its body is gone.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// isClientError reports whether err was the client's failure.
+func isClientError(err error) bool {
+	var ce *clientError
+	return errors.As(err, &ce)
 }
 
 // writeError answers the client with status and a short plain-text body,

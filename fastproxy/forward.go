@@ -162,6 +162,9 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		outcome = balancer.ServerError
 	case err == nil:
 		outcome = balancer.Success
+	case isClientError(err):
+		// The client went away: no verdict on the backend.
+		outcome = balancer.NotSent
 	case isConnectError(err):
 		outcome = balancer.ConnectFailed
 	case errors.Is(err, fasthttp.ErrNoFreeConns):

@@ -142,7 +142,10 @@ func (s *service) respond(ctx *fasthttp.RequestCtx) {
 // It returns the backend that answered, or the last one tried (nil when
 // none could be picked) and the error.
 func (p *proxy) roundTrip(ctx *fasthttp.RequestCtx, loc *location, client netip.Addr, sc *pathScratch) (*balancer.Backend, error) {
-	streamed := p.retry.hold(&ctx.Request)
+	streamed, err := p.retry.hold(&ctx.Request)
+	if err != nil {
+		return nil, err
+	}
 	br := &sc.br
 	*br = balancer.Request{Ctx: ctx, Client: client}
 	var last error
@@ -183,6 +186,13 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 	addr := "none"
 	if b != nil {
 		addr = b.Addr
+	}
+	if isClientError(err) {
+		// Not the backend's failure, and common enough on the internet
+		// that it is no warning.
+		p.log.Info("client aborted the request", "status", status, "backend", addr,
+			"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
+		return
 	}
 	p.log.Warn("proxy error", "status", status, "backend", addr,
 		"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)

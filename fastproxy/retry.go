@@ -43,7 +43,7 @@ func newRetryPolicy(r configs.Retry) retryPolicy {
 // only an idempotent request whose body the proxy still holds whole is
 // resent.
 func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tried int) bool {
-	if tried >= p.attempts {
+	if tried >= p.attempts || isClientError(err) {
 		return false
 	}
 	if isConnectError(err) {
@@ -66,14 +66,26 @@ func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tri
 // a stream, even one it already read whole; a body with a Content-Length
 // within maxBody is drained into the request's own buffer (usually no
 // network read: it was prefetched), so a retry can send it again. Chunked
-// and larger bodies stay streams and are never resent.
-func (p *retryPolicy) hold(req *fasthttp.Request) (streamed bool) {
+// and larger bodies stay streams and are never resent. A body that fails
+// to arrive whole while held is a clientError: fasthttp would leave the
+// error's text as the body, and a backend must not get that request.
+func (p *retryPolicy) hold(req *fasthttp.Request) (streamed bool, err error) {
 	if !req.IsBodyStream() {
-		return false
+		return false, nil
 	}
 	if cl := req.Header.ContentLength(); p.attempts > 0 && cl >= 0 && cl <= p.maxBody {
+		body := req.BodyStream()
 		req.Body()
-		return req.IsBodyStream()
+		if b, ok := body.(bodyReader); ok && b.readErr() != nil {
+			return false, &clientError{b.readErr()}
+		}
+		return req.IsBodyStream(), nil
 	}
-	return true
+	return true, nil
+}
+
+// bodyReader is a request body that remembers why it stopped short
+// (edgeBody): fasthttp's Request.Body does not say.
+type bodyReader interface {
+	readErr() error
 }

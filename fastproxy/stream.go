@@ -53,6 +53,10 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
+	} else if !writerFailed(bw) {
+		// The backend took all it was given: what failed was reading the
+		// client's body (or serializing its request).
+		err = &clientError{err}
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
@@ -126,6 +130,17 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	b.hc, b.cc, b.br, b.inner, b.keep, b.left, b.eof = hc, cc, br, inner, keep, int64(size), false
 	resp.SetBodyStream(b, size)
 	return false, nil
+}
+
+// writerFailed reports whether w failed to write to its connection. A
+// bufio.Writer keeps its first write error and returns it from every later
+// Write, so an empty Write tells without sending anything. Reading the
+// request body fails outside w: its errors come back from Request.Write
+// but never stick to w (backend connections have no ReadFrom that could
+// read the body for w).
+func writerFailed(w *bufio.Writer) bool {
+	_, err := w.Write(nil)
+	return err != nil
 }
 
 // inlineBodyMax is the largest Content-Length body read whole instead of
