@@ -13,6 +13,7 @@ import (
 
 func TestApplyResponseWritesBackPluginChanges(t *testing.T) {
 	const repeated = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nVary: Accept\r\nX-A: 2\r\nContent-Length: 5\r\n\r\nhello"
+	var teed lockedBuffer // what a plugin's TeeReader copied of the body
 	cases := []struct {
 		desc   string
 		origin string
@@ -51,6 +52,32 @@ func TestApplyResponseWritesBackPluginChanges(t *testing.T) {
 			expect(t, "Body", body, "replaced body")
 			expect(t, "ContentLength", res.ContentLength, int64(13))
 		}},
+		// Replacements that wrap the original must read the backend's
+		// bytes, buffered or streamed, before the original is reset.
+		{"body wrapped by MaxBytesReader", repeated, func(r *http.Response) {
+			r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "hello")
+			expect(t, "ContentLength", res.ContentLength, int64(5))
+		}},
+		{"body prefixed by MultiReader", repeated, func(r *http.Response) {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader("P:"), r.Body))
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "P:hello")
+			expect(t, "ContentLength", res.ContentLength, int64(7))
+		}},
+		{"body copied by TeeReader", repeated, func(r *http.Response) {
+			teed.Reset()
+			r.Body = io.NopCloser(io.TeeReader(r.Body, &teed))
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "hello")
+			expect(t, "teed", teed.String(), "hello")
+		}},
+		{"chunked body prefixed by MultiReader", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", func(r *http.Response) {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader("P:"), r.Body))
+		}, func(t *testing.T, res *http.Response, body string) {
+			expect(t, "Body", body, "P:abc")
+		}},
 		{"body read then kept", repeated, func(r *http.Response) { io.ReadAll(r.Body) }, func(t *testing.T, res *http.Response, body string) { //nolint:errcheck
 			expect(t, "Body", body, "hello")
 		}},
@@ -63,17 +90,24 @@ func TestApplyResponseWritesBackPluginChanges(t *testing.T) {
 			expect(t, "Body", body, "xyz!")
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.desc, func(t *testing.T) {
-			addr := serve(t, false, fetch(origin(t, tc.origin), func(ctx *fasthttp.RequestCtx) {
-				x := Acquire(ctx)
-				defer Release(x)
-				tc.plugin(x.Response())
-				x.ApplyResponse()
-			}))
-			res, body, _ := send(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-			tc.check(t, res, body)
-		})
+	for _, stream := range []bool{false, true} {
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				c := &fasthttp.HostClient{Addr: origin(t, tc.origin), StreamResponseBody: stream}
+				addr := serve(t, false, fetchWith(c, func(ctx *fasthttp.RequestCtx) {
+					if stream && !ctx.Response.IsBodyStream() {
+						ctx.Error("backend body not streamed", http.StatusInternalServerError)
+						return
+					}
+					x := Acquire(ctx)
+					defer Release(x)
+					tc.plugin(x.Response())
+					x.ApplyResponse()
+				}))
+				res, body, _ := send(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				tc.check(t, res, body)
+			})
+		}
 	}
 }
 

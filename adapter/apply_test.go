@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -52,6 +53,7 @@ const postRequest = "POST /api/items?page=2 HTTP/1.1\r\n" +
 type ctxKey struct{}
 
 func TestApplyRequestWritesBackPluginChanges(t *testing.T) {
+	var teed lockedBuffer // what a plugin's TeeReader copied of the body
 	cases := []struct {
 		desc   string
 		plugin func(r *http.Request)
@@ -113,6 +115,27 @@ func TestApplyRequestWritesBackPluginChanges(t *testing.T) {
 			expect(t, "Body", g.Body, "short")
 			expect(t, "ContentLength", g.ContentLength, int64(5))
 		}},
+		// Replacements that wrap the original must read the client's bytes,
+		// from the buffer or from the stream, before the original is reset.
+		{"body wrapped by MaxBytesReader", func(r *http.Request) {
+			r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+		}, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "a=1&b=2&c=3")
+			expect(t, "ContentLength", g.ContentLength, int64(11))
+		}},
+		{"body prefixed by MultiReader", func(r *http.Request) {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader("P:"), r.Body))
+		}, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "P:a=1&b=2&c=3")
+			expect(t, "ContentLength", g.ContentLength, int64(13))
+		}},
+		{"body copied by TeeReader", func(r *http.Request) {
+			teed.Reset()
+			r.Body = io.NopCloser(io.TeeReader(r.Body, &teed))
+		}, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "a=1&b=2&c=3")
+			expect(t, "teed", teed.String(), "a=1&b=2&c=3")
+		}},
 		{"body removed", func(r *http.Request) { r.Body, r.ContentLength = http.NoBody, 0 }, func(t *testing.T, g seen) {
 			expect(t, "Body", g.Body, "")
 			expect(t, "ContentLength", g.ContentLength, int64(0))
@@ -148,6 +171,31 @@ func TestApplyRequestWritesBackPluginChanges(t *testing.T) {
 			})
 		}
 	}
+}
+
+// lockedBuffer is a strings.Builder written by a handler's goroutine and
+// read by the test's.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	l.b.Reset()
+	l.mu.Unlock()
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func expect[T comparable](t *testing.T, what string, got, want T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -160,6 +161,13 @@ func (x *Exchange) snapRequest(arena string, inMap int) {
 // r.ContentLength instead. URL.Scheme and URL.Host do not choose the
 // backend (the balancer does); a URL.Host is used as Host only when a
 // plugin clears r.Host. Control characters in values become spaces.
+//
+// A replaced Body may wrap the original one (http.MaxBytesReader,
+// io.MultiReader, io.TeeReader): it is read to its end first, so its reads
+// of the original get the client's bytes, buffered or streamed. It is then
+// held whole in memory and forwarded with its length as Content-Length.
+// The adapter does not know limits.max_body_bytes; a plugin that makes a
+// body from an unbounded source bounds it itself (http.MaxBytesReader).
 func (x *Exchange) ApplyRequest() {
 	if !x.reqDone || x.abandoned {
 		return
@@ -205,9 +213,7 @@ func (x *Exchange) applyRequestBody() {
 	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
 	switch {
 	case r.Body != s.body:
-		fr.ResetBody()
-		n := readBody(fr.BodyWriter(), r.Body)
-		fr.Header.SetContentLength(n)
+		fr.Header.SetContentLength(replaceBody(fr, r.Body))
 	case fr.IsBodyStream() && (x.reqBody.consumed() || r.ContentLength != s.contentLength):
 		// Hand fasthttp the bytes the plugin took, then the rest of the
 		// stream; a lowered ContentLength makes fasthttp stop early.
@@ -235,16 +241,32 @@ func requestIgnored(key string) bool {
 	return false
 }
 
-// readBody copies a plugin's replacement body into w and closes it, as
-// net/http's client would; a nil body or http.NoBody is empty. It returns
-// the length actually read, which becomes the Content-Length.
-func readBody(w io.Writer, body io.ReadCloser) int {
-	if body == nil || body == http.NoBody {
-		return 0
+// bodyTarget is *fasthttp.Request or *fasthttp.Response.
+type bodyTarget interface {
+	ResetBody()
+	SetBody([]byte)
+}
+
+// replaceBody makes a plugin's replacement body fr's body and returns its
+// length, the new Content-Length. The replacement is read to its end and
+// closed, as net/http's client would, into a pooled buffer before anything
+// of the original is reset: it may wrap the original (http.MaxBytesReader,
+// io.MultiReader, io.TeeReader), whose reads must still find the client's
+// or backend's bytes, in fasthttp's buffer or on the stream. ResetBody
+// then closes a backend stream, and hands a client stream's read-ahead to
+// the server, which drains whatever the replacement left unread. A nil
+// body or http.NoBody is empty; a read error ends the body where it
+// happened, as with any short body.
+func replaceBody(fr bodyTarget, body io.ReadCloser) int {
+	b := bytebufferpool.Get()
+	defer bytebufferpool.Put(b)
+	if body != nil && body != http.NoBody {
+		b.ReadFrom(body) //nolint:errcheck // sent as far as it was read
+		body.Close()
 	}
-	n, _ := io.Copy(w, body)
-	body.Close()
-	return int(n)
+	fr.ResetBody()
+	fr.SetBody(b.B) // a copy: b goes back to the pool
+	return len(b.B)
 }
 
 // truncate applies a ContentLength a plugin lowered without replacing the

@@ -131,7 +131,9 @@ func (x *Exchange) snapResponse(arena string, inMap int) {
 // ApplyResponse writes what a plugin changed in Response() back into
 // ctx.Response: StatusCode (100-999; others are ignored) and Status, Header
 // lines, and Body or
-// ContentLength. A replaced Body is read in full here and closed, and its
+// ContentLength. A replaced Body is read in full here, before the backend's
+// body is reset or its stream closed (it may wrap resp.Body, as
+// ApplyRequest describes), then closed and held whole in memory, and its
 // length becomes Content-Length; a streamed body the plugin read part of is
 // read to the end and sent buffered. Unchanged parts are not touched. It
 // does nothing if Response was never called or after Abandon.
@@ -158,8 +160,7 @@ func (x *Exchange) ApplyResponse() {
 	}
 	switch {
 	case r.Body != s.body:
-		fr.ResetBody()
-		fr.Header.SetContentLength(readBody(fr.BodyWriter(), r.Body))
+		fr.Header.SetContentLength(replaceBody(fr, r.Body))
 	case x.resBody.consumed():
 		rec := x.resBody.rec
 		if rec == nil {

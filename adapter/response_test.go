@@ -58,7 +58,11 @@ var responseCases = []struct{ name, raw string }{
 // fetch is a handler that fills ctx.Response from the origin at addr with
 // fasthttp's client, as Spillway forwards, then runs plugin.
 func fetch(addr string, plugin func(ctx *fasthttp.RequestCtx)) fasthttp.RequestHandler {
-	c := &fasthttp.HostClient{Addr: addr}
+	return fetchWith(&fasthttp.HostClient{Addr: addr}, plugin)
+}
+
+// fetchWith is fetch through c, to stream the backend's body say.
+func fetchWith(c *fasthttp.HostClient, plugin func(ctx *fasthttp.RequestCtx)) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if err := c.Do(&ctx.Request, &ctx.Response); err != nil {
 			ctx.Error(err.Error(), http.StatusBadGateway)

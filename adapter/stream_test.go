@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -71,4 +72,21 @@ func TestUnreadBodyIsNotRead(t *testing.T) {
 	res, body, _ := send(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
 	expect(t, "stream untouched", receive(t, got, res, body), true)
 	expect(t, "body", body, "abc")
+}
+
+// A replacement body that wraps a streamed upload larger than the server's
+// buffers reads the rest of it from the connection: the origin gets the
+// prefix and then every byte the client sent.
+func TestStreamedRequestBodyWrappedByPluginReachesOriginWhole(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	to, got := recorder(t)
+	addr := serve(t, true, forward(to, func(r *http.Request) {
+		r.Body = io.NopCloser(io.MultiReader(strings.NewReader("P:"), r.Body))
+	}))
+	raw := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	res, rbody, _ := send(t, addr, raw)
+	g := receive(t, got, res, rbody)
+	if want := "P:" + string(body); g.Body != want {
+		t.Errorf("origin got %d bytes (prefix %q), want %d", len(g.Body), g.Body[:min(len(g.Body), 8)], len(want))
+	}
 }
