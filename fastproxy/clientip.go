@@ -102,7 +102,13 @@ func (t trustedNets) setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, tl
 		}
 	}
 	if !trustedPeer || len(h.PeekBytes(hdrXForwardedHost)) == 0 {
-		h.SetCanonical(hdrXForwardedHost, h.Host())
+		if host := h.Host(); len(host) > 0 {
+			h.SetCanonical(hdrXForwardedHost, host)
+		} else {
+			// No Host (HTTP/1.0): nothing to pass on, and a client's own
+			// must not stand in for it.
+			h.DelBytes(hdrXForwardedHost)
+		}
 	}
 	return buf
 }

@@ -16,6 +16,7 @@ const (
 	msgServiceUnavailable = "503 Service Unavailable: no backend available"
 	msgNotFound           = "404 Not Found: no service for this host or path"
 	msgClientAborted      = "400 Bad Request: the request did not arrive whole"
+	msgNotForwardable     = "400 Bad Request: the request cannot be forwarded as sent"
 )
 
 // statusFor is the one place a forwarding error becomes a status: the
@@ -23,10 +24,14 @@ const (
 // says so), no backend to try is 503, a timeout 504, and anything else
 // (refused, reset, closed without answering, a malformed answer) 502.
 func statusFor(err error) (int, string) {
+	// First: a client that stalled is a timeout, but not the backend's.
+	if ce := clientFault(err); ce != nil {
+		if ce.aborted {
+			return fasthttp.StatusBadRequest, msgClientAborted
+		}
+		return fasthttp.StatusBadRequest, msgNotForwardable
+	}
 	switch {
-	case isClientError(err):
-		// First: a client that stalled is a timeout, but not the backend's.
-		return fasthttp.StatusBadRequest, msgClientAborted
 	case errors.Is(err, balancer.ErrNoBackend), errors.Is(err, balancer.ErrBusy),
 		errors.Is(err, fasthttp.ErrNoFreeConns):
 		return fasthttp.StatusServiceUnavailable, msgServiceUnavailable
@@ -73,16 +78,27 @@ func isAnswered(err error) bool {
 // went away, stalled past client_read, or overran max_body_bytes) or it
 // could not be serialized. The backend did nothing wrong, so the balancer
 // gets no verdict, and the request is not retried: its body is gone.
-type clientError struct{ err error }
+type clientError struct {
+	err error
+	// aborted: the body stopped arriving; otherwise the request could not
+	// be serialized as it stands.
+	aborted bool
+}
 
 func (e *clientError) Error() string { return e.err.Error() }
 func (e *clientError) Unwrap() error { return e.err }
 
-// isClientError reports whether err was the client's failure.
-func isClientError(err error) bool {
+// clientFault returns the clientError in err's chain, or nil.
+func clientFault(err error) *clientError {
 	var ce *clientError
-	return errors.As(err, &ce)
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
+
+// isClientError reports whether err was the client's failure.
+func isClientError(err error) bool { return clientFault(err) != nil }
 
 // writeError answers the client with status and a short plain-text body,
 // replacing whatever the response held. It is the one place error answers

@@ -21,6 +21,9 @@ type backend struct {
 	// scheme is "http" or "https", set on each outgoing request's URI so
 	// the HostClient's scheme check passes whatever the listener is.
 	scheme []byte
+	// host is the backend URL's host[:port], the Host of a request whose
+	// client sent none.
+	host []byte
 	// basePath is the backend URL's path without trailing '/'.
 	basePath []byte
 	// keepPath: the backend URL's path equals the location's, so the
@@ -40,7 +43,7 @@ const backendReadBuffer = 32 << 10
 // keeps moving is never cut.
 func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc configs.Backend) (*backend, error) {
 	u := b.URL
-	be := &backend{b: b, scheme: []byte(u.Scheme), basePath: []byte(strings.TrimRight(u.Path, "/"))}
+	be := &backend{b: b, scheme: []byte(u.Scheme), host: []byte(u.Host), basePath: []byte(strings.TrimRight(u.Path, "/"))}
 	be.keepPath = len(be.basePath) > 0 && bytes.Equal(be.basePath, l.trimmed)
 	be.origins = append(be.origins, []byte(u.Scheme+"://"+u.Host), []byte(u.Scheme+"://"+b.Addr))
 
@@ -151,8 +154,13 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 	req.SetRequestURIBytes(s.target)
 	req.URI().SetSchemeBytes(be.scheme)
 	// Host goes to the backend exactly as the client sent it, not as
-	// fasthttp re-derives it from the parsed URI.
+	// fasthttp re-derives it from the parsed URI. A request without one
+	// (HTTP/1.0 allows that) cannot be sent as it is: like nginx, the
+	// proxy names the backend as its URL does, on each attempt anew.
 	req.UseHostHeader = true
+	if s.noHost {
+		req.Header.SetHostBytes(be.host)
+	}
 	// The proxy answers the client's Expect itself; the backend gets the body.
 	req.Header.DelBytes(hdrExpect)
 

@@ -33,6 +33,9 @@ type pathScratch struct {
 	uri    []byte
 	target []byte
 	xff    []byte
+	// noHost: the request reached forwarding without a Host, which each
+	// attempt fills in with its backend's.
+	noHost bool
 	// br is the balancer's view of the request, kept here because Pick
 	// may retain its pointer (policies behind an interface), which would
 	// move a local to the heap on every request.
@@ -44,7 +47,7 @@ var scratchPool = sync.Pool{New: func() any { return new(pathScratch) }}
 func acquireScratch() *pathScratch { return scratchPool.Get().(*pathScratch) }
 
 func releaseScratch(s *pathScratch) {
-	s.uri, s.target, s.xff = s.uri[:0], s.target[:0], s.xff[:0]
+	s.uri, s.target, s.xff, s.noHost = s.uri[:0], s.target[:0], s.xff[:0], false
 	s.br = balancer.Request{}
 	scratchPool.Put(s)
 }
@@ -105,10 +108,15 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	sc.xff = p.trusted.setForwarded(&req.Header, peer, ctx.IsTLS(), sc.xff)
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
+	sc.noHost = len(req.Header.Host()) == 0
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
-	// Hooks after this see the client's request-target, not the backend's.
+	// Hooks after this see the client's request-target and Host, not the
+	// backend's.
 	req.SetRequestURIBytes(sc.uri)
+	if sc.noHost {
+		req.Header.SetHostBytes(nil)
+	}
 	if err != nil {
 		p.fail(ctx, loc, b, err, sc)
 		svc.respond(ctx)
@@ -187,10 +195,14 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 	if b != nil {
 		addr = b.Addr
 	}
-	if isClientError(err) {
+	if ce := clientFault(err); ce != nil {
 		// Not the backend's failure, and common enough on the internet
 		// that it is no warning.
-		p.log.Info("client aborted the request", "status", status, "backend", addr,
+		what := "request cannot be forwarded as sent"
+		if ce.aborted {
+			what = "client aborted the request"
+		}
+		p.log.Info(what, "status", status, "backend", addr,
 			"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
 		return
 	}

@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bytes"
+	"io"
 	"strings"
 
 	"github.com/spillway-lb/spillway/configs"
@@ -76,8 +77,8 @@ func (p *retryPolicy) hold(req *fasthttp.Request) (streamed bool, err error) {
 	if cl := req.Header.ContentLength(); p.attempts > 0 && cl >= 0 && cl <= p.maxBody {
 		body := req.BodyStream()
 		req.Body()
-		if b, ok := body.(bodyReader); ok && b.readErr() != nil {
-			return false, &clientError{b.readErr()}
+		if bodyFailed(body) {
+			return false, &clientError{err: body.(bodyReader).readErr(), aborted: true}
 		}
 		return req.IsBodyStream(), nil
 	}
@@ -85,7 +86,13 @@ func (p *retryPolicy) hold(req *fasthttp.Request) (streamed bool, err error) {
 }
 
 // bodyReader is a request body that remembers why it stopped short
-// (edgeBody): fasthttp's Request.Body does not say.
+// (edgeBody): fasthttp's Request.Body and Write do not say.
 type bodyReader interface {
 	readErr() error
+}
+
+// bodyFailed reports whether the request body stream body stopped short.
+func bodyFailed(body io.Reader) bool {
+	b, ok := body.(bodyReader)
+	return ok && b.readErr() != nil
 }

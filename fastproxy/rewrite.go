@@ -52,12 +52,16 @@ func (l *location) rewriteLocation(ctx *fasthttp.RequestCtx, be *backend, sc *pa
 		return
 	}
 	b := sc.target[:0]
-	if ctx.IsTLS() {
-		b = append(b, "https://"...)
-	} else {
-		b = append(b, "http://"...)
+	// Without a Host from the client (HTTP/1.0) there is no name to put
+	// in place of the backend's, so the Location becomes relative.
+	if host := ctx.Request.Header.Host(); len(host) > 0 {
+		if ctx.IsTLS() {
+			b = append(b, "https://"...)
+		} else {
+			b = append(b, "http://"...)
+		}
+		b = append(b, host...)
 	}
-	b = append(b, ctx.Request.Header.Host()...)
 	if r, ok := l.unmap(be, rest); ok {
 		b = append(b, l.trimmed...)
 		rest = r

@@ -50,13 +50,14 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	}
 	conn := cc.Conn()
 	bw := hc.AcquireWriter(conn)
+	body := req.BodyStream() // Write lets go of it
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	} else if !writerFailed(bw) {
 		// The backend took all it was given: what failed was reading the
-		// client's body (or serializing its request).
-		err = &clientError{err}
+		// client's body, or serializing its request.
+		err = &clientError{err: err, aborted: bodyFailed(body)}
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
