@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -44,6 +45,39 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a.Unmap()
 }
 
+// client is the real client of a request from peer (clientAddr), reading
+// every X-Forwarded-For line of h, joined into buf, when peer is trusted.
+func (t trustedNets) client(peer netip.Addr, h *fasthttp.RequestHeader, buf []byte) (netip.Addr, []byte) {
+	if len(t) == 0 || !t.contains(peer) {
+		return peer, buf
+	}
+	buf, _ = appendForwardedFor(buf[:0], h)
+	return t.clientAddr(peer, buf), buf
+}
+
+// xffKey is X-Forwarded-For for fasthttp's PeekAll, which takes a string.
+const xffKey = "X-Forwarded-For"
+
+// appendForwardedFor appends the X-Forwarded-For lines of h to dst as one
+// list, in order, joined by ", ", and says how many lines there were.
+// Repeated lines of a list field mean their values joined (RFC 9110
+// section 5.3), and reading only one of them would let a client hide an
+// address from the proxy or pick the one a backend reads. Empty lines add
+// nothing.
+func appendForwardedFor(dst []byte, h *fasthttp.RequestHeader) ([]byte, int) {
+	lines := h.PeekAll(xffKey)
+	for _, v := range lines {
+		if len(v) == 0 {
+			continue
+		}
+		if len(dst) > 0 {
+			dst = append(dst, strCommaSpace...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst, len(lines)
+}
+
 // clientAddr computes the real client once per request. Without
 // trusted_proxies it is the peer. With them, and a trusted peer, it is the
 // first untrusted address walking X-Forwarded-For from the right (the
@@ -61,8 +95,8 @@ func (t trustedNets) clientAddr(peer netip.Addr, xff []byte) netip.Addr {
 		} else {
 			tok, xff = xff, nil
 		}
-		a, err := netip.ParseAddr(string(bytes.TrimSpace(tok)))
-		if err != nil {
+		a, ok := parseAddr(bytes.TrimSpace(tok))
+		if !ok {
 			return client
 		}
 		client = a.Unmap()
@@ -73,13 +107,29 @@ func (t trustedNets) clientAddr(peer netip.Addr, xff []byte) netip.Addr {
 	return client
 }
 
+// parseAddr parses b as an IP address without copying it: ParseAddr's
+// argument escapes (a zone is interned), so string(b) would allocate on
+// every request from a trusted proxy. The view is safe because nothing
+// keeps it: unique.Make clones the zone, and the error, which holds the
+// text, is dropped here.
+func parseAddr(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+	return a, err == nil
+}
+
 // setForwarded writes X-Forwarded-For, -Proto and -Host. It runs after
 // hop-by-hop removal and plugins' request phase, so neither a client's
 // Connection header nor a plugin can remove what it adds. With
 // trusted_proxies set, the X-Forwarded-* of an untrusted peer are dropped
 // first; without, the incoming X-Forwarded-For is kept and the peer
 // appended (as nginx's $proxy_add_x_forwarded_for and httputil do).
-// Proto and Host are kept only when a trusted proxy sent them.
+// Proto and Host are kept only when a trusted proxy sent them. Several
+// incoming X-Forwarded-For lines leave as one, as httputil sends them: a
+// backend reading the last line must not get an address of the client's
+// choosing.
 func (t trustedNets) setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, tls bool, buf []byte) []byte {
 	trustedPeer := len(t) > 0 && t.contains(peer)
 	if len(t) > 0 && !trustedPeer {
@@ -88,11 +138,16 @@ func (t trustedNets) setForwarded(h *fasthttp.RequestHeader, peer netip.Addr, tl
 		h.DelBytes(hdrXForwardedHost)
 		h.DelBytes(hdrXForwardedPort)
 	}
-	buf = buf[:0]
-	if prior := h.PeekBytes(hdrXForwardedFor); len(prior) > 0 {
-		buf = append(append(buf, prior...), strCommaSpace...)
+	buf, lines := appendForwardedFor(buf[:0], h)
+	if len(buf) > 0 {
+		buf = append(buf, strCommaSpace...)
 	}
 	buf = peer.AppendTo(buf)
+	if lines > 1 {
+		// SetCanonical would replace the first line only; buf holds a
+		// copy of them all.
+		h.DelBytes(hdrXForwardedFor)
+	}
 	h.SetCanonical(hdrXForwardedFor, buf)
 	if !trustedPeer || len(h.PeekBytes(hdrXForwardedProto)) == 0 {
 		if tls {

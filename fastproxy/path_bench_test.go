@@ -43,10 +43,20 @@ func pathNewKeepAlive(tb testing.TB) *pathKeepAlive {
 // pathNewKeepAliveHost is pathNewKeepAlive with the service's host and the
 // request's Host chosen, so a wildcard host can be measured too.
 func pathNewKeepAliveHost(tb testing.TB, svcHost, reqHost string) *pathKeepAlive {
+	return pathNewKeepAliveWith(tb, svcHost, reqHost, nil)
+}
+
+// pathNewKeepAliveWith is pathNewKeepAliveHost with the configuration
+// changed by edit (which may be nil) before the proxy starts.
+func pathNewKeepAliveWith(tb testing.TB, svcHost, reqHost string, edit func(*configs.Config)) *pathKeepAlive {
 	origin := pathFastOrigin(tb)
 	svc := pathService(svcHost, pathLoc("/api/", origin))
 	svc.Headers = &configs.Headers{RequestHeaders: map[string]string{"X-Via": "spillway"}}
-	px := pathStartProxy(tb, &configs.Config{Services: []configs.Service{svc}}, Options{})
+	cfg := &configs.Config{Services: []configs.Service{svc}}
+	if edit != nil {
+		edit(cfg)
+	}
+	px := pathStartProxy(tb, cfg, Options{})
 	k := &pathKeepAlive{
 		hc:   &fasthttp.HostClient{Addr: px.Addr, MaxConns: 1, ReadTimeout: 5 * time.Second},
 		req:  fasthttp.AcquireRequest(),

@@ -90,7 +90,8 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	stripRequestHopByHop(&req.Header)
 	peer := peerAddr(ctx)
-	client := p.trusted.clientAddr(peer, req.Header.PeekBytes(hdrXForwardedFor))
+	var client netip.Addr
+	client, sc.xff = p.trusted.client(peer, &req.Header, sc.xff)
 	if svc.mw != nil && svc.mw.Request(ctx, client) {
 		return
 	}
