@@ -163,6 +163,10 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 	}
 	// The proxy answers the client's Expect itself; the backend gets the body.
 	req.Header.DelBytes(hdrExpect)
+	// The backend gets the Content-Type the client sent, or none: fasthttp
+	// would write application/octet-stream for a sized body without one.
+	// (The response side is the server's NoDefaultContentType.)
+	req.Header.SetNoDefaultContentType(true)
 
 	err = be.hc.Do(req, &ctx.Response)
 	switch {
