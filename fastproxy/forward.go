@@ -175,7 +175,8 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 	case err == nil:
 		outcome = balancer.Success
 	case isClientError(err):
-		// The client went away: no verdict on the backend.
+		// The client's side failed (most often it went away mid-body):
+		// no verdict on the backend.
 		outcome = balancer.NotSent
 	case isConnectError(err):
 		outcome = balancer.ConnectFailed

@@ -40,7 +40,8 @@ func newRetryPolicy(r configs.Retry) retryPolicy {
 // request body was a stream before the first try (sending consumes it).
 // A failed connect sent nothing, so any request may go again, a streamed
 // one too: its body was not read. A failure after the backend began to
-// answer is never retried: the backend has acted on the request. Otherwise
+// answer is never retried: the backend has acted on the request, nor is
+// the client's own failure (clientError): its body is gone. Otherwise
 // only an idempotent request whose body the proxy still holds whole is
 // resent.
 func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tried int) bool {
