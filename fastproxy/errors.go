@@ -15,6 +15,7 @@ const (
 	msgGatewayTimeout     = "504 Gateway Timeout: the backend took too long"
 	msgServiceUnavailable = "503 Service Unavailable: no backend available"
 	msgNotFound           = "404 Not Found: no service for this host or path"
+	msgNoHost             = "400 Bad Request: a redirect to HTTPS needs a Host header"
 	msgClientAborted      = "400 Bad Request: the request did not arrive whole"
 	msgNotForwardable     = "400 Bad Request: the request cannot be forwarded as sent"
 )

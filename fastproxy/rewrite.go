@@ -11,9 +11,16 @@ var strHTTPSPrefix = []byte("https://")
 // redirectHTTPS answers 301 to https://HOST[:redirect_port]/path?query,
 // the Host's own port replaced and the request-target kept as it came.
 func (s *service) redirectHTTPS(ctx *fasthttp.RequestCtx, sc *pathScratch) {
+	host := stripPort(ctx.Request.Header.Host())
+	if len(host) == 0 {
+		// An HTTP/1.0 request may come without Host: there is no URL to
+		// send it to ("https:///path" is none).
+		writeError(ctx, fasthttp.StatusBadRequest, msgNoHost)
+		return
+	}
 	path, query := splitRequestURI(sc.uri)
 	b := append(sc.target[:0], strHTTPSPrefix...)
-	b = append(b, stripPort(ctx.Request.Header.Host())...)
+	b = append(b, host...)
 	b = append(b, s.redirectPort...)
 	if len(path) == 0 {
 		b = append(b, '/')
