@@ -152,6 +152,26 @@ func TestRequestContextEndsWithExchange(t *testing.T) {
 	expect(t, "Err after", g[2], any(context.Canceled))
 }
 
+// A request context kept past its exchange answers with its own request's
+// user values while the Exchange (and its context) serve later requests.
+func TestKeptRequestContextKeepsItsOwnUserValues(t *testing.T) {
+	first := benchCtx(t)
+	first.SetUserValue("id", 1)
+	x := Acquire(first)
+	kept := x.Request().Context()
+	Release(x)
+	for i := 2; i < 10; i++ {
+		ctx := benchCtx(t)
+		ctx.SetUserValue("id", i)
+		x := Acquire(ctx) // most likely the Exchange just released
+		expect(t, "own value", x.Request().Context().Value("id"), any(i))
+		expect(t, "kept value", kept.Value("id"), any(1))
+		expect(t, "kept value by []byte key", kept.Value([]byte("id")), any(1))
+		Release(x)
+	}
+	expect(t, "kept Err", kept.Err(), context.Canceled)
+}
+
 // An Exchange the pool has just made (as after garbage collection emptied
 // the pool) gives its request the same context as a reused one.
 func TestFreshExchangeRequestHasTheExchangeContext(t *testing.T) {

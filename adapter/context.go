@@ -9,9 +9,12 @@ import (
 )
 
 // reqContext is the context.Context of a converted request. It forwards to
-// the fasthttp.RequestCtx it is bound to (deadline, server shutdown, user
-// values). It lives inside the Exchange so that binding it to a request
-// allocates nothing; http.Request.WithContext would allocate a Request.
+// the fasthttp.RequestCtx it is bound to (deadline, server shutdown), but
+// not its user values: it is rebound to the Exchange's next request, and a
+// context a plugin kept would then answer with that request's values (see
+// userValues). It lives inside the Exchange so that binding it to a
+// request allocates nothing; http.Request.WithContext would allocate a
+// Request.
 //
 // Once unbound (Release, Abandon) it reports context.Canceled, so a plugin
 // that overran its budget learns that its request is over, and it never
@@ -56,10 +59,42 @@ func (c *reqContext) Err() error {
 	return context.Canceled
 }
 
-// Value returns the fasthttp user value stored under key, if any.
-func (c *reqContext) Value(key any) any {
-	if ctx := c.ctx.Load(); ctx != nil {
-		return ctx.Value(key)
+// Value returns nil: the request's values are in userValues.
+func (c *reqContext) Value(any) any { return nil }
+
+// userValues is the context of a converted request whose RequestCtx held
+// user values: a copy of them, taken at conversion, over the Exchange's
+// reqContext. A copy, because a plugin may keep a context made from the
+// request's past the request, and it must go on answering with this
+// request's values, never those of a later request of the Exchange.
+type userValues struct {
+	*reqContext
+	kv []any // key, value, key, value, ...
+}
+
+// Value returns the user value stored under key, matched as fasthttp
+// matches it (a []byte key as a string).
+func (u *userValues) Value(key any) any {
+	if b, ok := key.([]byte); ok {
+		key = string(b)
+	}
+	for i := 0; i < len(u.kv); i += 2 {
+		if u.kv[i] == key {
+			return u.kv[i+1]
+		}
 	}
 	return nil
+}
+
+// bindUserValues gives x's request a context of its own holding a copy of
+// the RequestCtx's user values, if it has any; Spillway sets none, so a
+// request usually keeps reqContext and this allocates nothing. x.req must
+// still be x.reqZero.
+func (x *Exchange) bindUserValues() {
+	var kv []any
+	x.ctx.VisitUserValuesAll(func(k, v any) { kv = append(kv, k, v) })
+	if kv != nil {
+		// WithContext is inlined: its copy of the Request stays on the stack.
+		x.req = *x.reqZero.WithContext(&userValues{reqContext: &x.rctx, kv: kv})
+	}
 }

@@ -17,8 +17,9 @@ import (
 // ["chunked"] with ContentLength -1, URL.Scheme and URL.Host are empty
 // for origin-form targets. Body reads fasthttp's buffered body or, when
 // the server streams request bodies, the stream itself, and only when a
-// plugin reads it. Context returns a context that carries fasthttp's user
-// values and is canceled once the exchange ends.
+// plugin reads it. Context returns a context that carries a copy of
+// fasthttp's user values as they are at conversion, and is canceled once
+// the exchange ends.
 //
 // A target that net/url rejects (net/http would answer 400, fasthttp lets
 // it through) shows its raw path and query in URL.
@@ -33,6 +34,7 @@ func (x *Exchange) Request() *http.Request {
 // convertRequest copies every string of ctx.Request into one arena string
 // and builds x.req from slices of it and interned keys.
 func (x *Exchange) convertRequest() {
+	x.bindUserValues() // first: it replaces x.req
 	fr, b := &x.ctx.Request, &x.b
 	b.reset()
 	// The header is read from fasthttp's own serialization of it, parsed

@@ -15,9 +15,9 @@ import (
 // the request's goroutine waits for it, so a plugin that overruns its
 // budget costs the client no more than the budget: a watchdog wakes the
 // waiter, which answers 504 and leaves the call to finish on its own.
-// Calls, their done channels and deadline contexts are pooled, and workers
-// are long-lived, so the normal path starts no goroutine and allocates
-// nothing.
+// Calls and their done channels are pooled, and workers are long-lived, so
+// the normal path starts no goroutine; it allocates one context per plugin
+// call (see callCtx).
 //
 // One hand-off carries a whole phase: the worker runs the plugins in
 // order, each under its own budget, and stops at the first that answers
@@ -54,9 +54,9 @@ var epoch = time.Now()
 // call is one phase of the chain on one request.
 type call struct {
 	state atomic.Int32
-	due   atomic.Int64  // deadline of the running plugin, nanoseconds since epoch
-	done  chan struct{} // capacity 1: exactly one of worker and watchdog sends
-	ctx   atomic.Pointer[callCtx]
+	due   atomic.Int64            // deadline of the running plugin, nanoseconds since epoch
+	done  chan struct{}           // capacity 1: exactly one of worker and watchdog sends
+	ctx   atomic.Pointer[callCtx] // the running plugin's; set by the worker, read by the waiter
 
 	chain  []*entry
 	parent context.Context
@@ -91,11 +91,7 @@ func (c *call) ended() {
 	}
 }
 
-var callPool = sync.Pool{New: func() any {
-	c := &call{done: make(chan struct{}, 1)}
-	c.ctx.Store(new(callCtx))
-	return c
-}}
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 // outcome is how a phase ended.
 type outcome int
@@ -134,34 +130,31 @@ func (c *call) exec() {
 	}
 	// The watchdog gave up on it; nobody will read the result.
 	c.res.Release()
-	c.ctx.Load().finish(context.Canceled)
 	c.ended()
 }
 
-// run calls p's phase method, catching a panic.
+// run calls p's phase method, catching a panic, and ends its context as
+// soon as it returns: a plugin that kept ctx sees Done closed from then on.
 func (c *call) run(p *entry) (res *plugin.Result) {
+	ctx := c.ctx.Load()
 	defer func() {
+		ctx.finish(context.Canceled) // no-op if the waiter gave up first
 		if v := recover(); v != nil {
 			c.panicked, c.panicVal, c.stack = true, v, debug.Stack()
 		}
 	}()
 	if c.resp != nil {
-		return p.h.ProcessResponse(c.ctx.Load(), c.resp)
+		return p.h.ProcessResponse(ctx, c.resp)
 	}
-	return p.h.ProcessRequest(c.ctx.Load(), c.req)
+	return p.h.ProcessRequest(ctx, c.req)
 }
 
 // advance gives plugin i its own deadline and context and marks it
 // running, unless the watchdog abandoned plugin i-1 meanwhile.
 func (c *call) advance(i int, p *entry) bool {
-	ctx := c.ctx.Load()
-	if ctx.finish(context.Canceled) {
-		// Plugin i-1 may still watch its Done: never reuse it.
-		ctx = new(callCtx)
-		c.ctx.Store(ctx)
-	}
 	deadline := time.Now().Add(p.timeout)
-	ctx.start(c.parent, deadline)
+	ctx := newCallCtx(c.parent, deadline)
+	c.ctx.Store(ctx)
 	c.due.Store(int64(deadline.Sub(epoch)))
 	if !c.state.CompareAndSwap(callState(callRunning, i-1), callState(callRunning, i)) {
 		ctx.finish(context.Canceled)
@@ -199,7 +192,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 	c.chain, c.parent, c.req, c.resp = chain, parent, req, resp
 	p := chain[0]
 	deadline := time.Now().Add(p.timeout)
-	c.ctx.Load().start(parent, deadline)
+	c.ctx.Store(newCallCtx(parent, deadline))
 	c.due.Store(int64(deadline.Sub(epoch)))
 	c.state.Store(callState(callRunning, 0))
 	h.workers.run(c)
@@ -225,57 +218,54 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 	return res, o, nil
 }
 
-// putCall recycles c unless its context escaped to the plugin.
+// putCall recycles c. The plugins' contexts are not part of it: a plugin
+// may have kept its own.
 func (h *Host) putCall(c *call) {
-	if c.ctx.Load().finish(context.Canceled) {
-		c.ctx.Store(new(callCtx)) // the plugin may still watch the old Done
-	}
+	c.ctx.Store(nil)
 	c.chain, c.parent, c.req, c.resp, c.res = nil, nil, nil, nil, nil
 	c.panicked, c.panicVal, c.stack = false, nil, nil
 	callPool.Put(c)
 }
 
 // callCtx is the context a plugin receives: its deadline, and the request
-// context's values. Done's channel is made only when a plugin asks for it,
-// and then the context is not reused, so a plugin that watches Done after
-// returning sees it closed, never another request's.
+// context's values. Each plugin call gets a new one, never reused, because
+// a plugin may keep ctx past its call (hand it to a goroutine, as Go code
+// does and Terraster allows): it must go on answering for its own call,
+// and no pool can tell when the plugin has let go of it. That costs one
+// allocation per call (see BenchmarkHost); the Done channel is made only
+// when a plugin asks for it.
+//
+// parent and deadline are set before the plugin sees the context and never
+// change, so Value and Deadline need no lock; mu guards done and err, which
+// the worker, the waiter and the plugin's goroutines may touch at once.
 type callCtx struct {
-	mu       sync.Mutex
 	parent   context.Context
 	deadline time.Time
-	done     chan struct{}
-	err      error
+
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
 }
 
 var _ context.Context = (*callCtx)(nil)
 
-func (c *callCtx) start(parent context.Context, deadline time.Time) {
+func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
 	if parent == nil {
 		parent = context.Background()
 	}
-	// Locked: a waiter that gave up may finish the context while the
-	// worker starts it for the next plugin.
-	c.mu.Lock()
-	c.parent, c.deadline, c.err = parent, deadline, nil
-	c.mu.Unlock()
+	return &callCtx{parent: parent, deadline: deadline}
 }
 
-// finish ends the context with err and reports whether Done was handed out.
-func (c *callCtx) finish(err error) (escaped bool) {
+// finish ends the context with err, unless it has already ended.
+func (c *callCtx) finish(err error) {
 	c.mu.Lock()
 	if c.err == nil {
 		c.err = err
-	}
-	escaped = c.done != nil
-	if escaped {
-		select {
-		case <-c.done:
-		default:
+		if c.done != nil {
 			close(c.done)
 		}
 	}
 	c.mu.Unlock()
-	return escaped
 }
 
 // Deadline returns the end of the plugin's budget for this call.
@@ -295,7 +285,8 @@ func (c *callCtx) Done() <-chan struct{} {
 	return d
 }
 
-// Err is context.DeadlineExceeded once the budget is spent.
+// Err is context.Canceled once the call has returned, and
+// context.DeadlineExceeded once the budget is spent.
 func (c *callCtx) Err() error {
 	c.mu.Lock()
 	err := c.err
