@@ -28,7 +28,9 @@ type Handler interface {
 	// answers the client instead of the backend.
 	//
 	// ctx carries the plugin's deadline (its timeout setting, default 5s)
-	// and the request's values; it is valid only until the call returns.
+	// and the request's values. The plugin may keep it: once the call
+	// returns, Done is closed and Err is set, while Value and Deadline go
+	// on answering for this call.
 	ProcessRequest(ctx context.Context, req *http.Request) *Result
 	// ProcessResponse runs on the backend's response before it is sent.
 	// resp.Request is the request ProcessRequest saw, with any context the
