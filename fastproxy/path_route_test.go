@@ -23,6 +23,7 @@ func TestRouteByHostAndLongestPrefix(t *testing.T) {
 	}{
 		{"exact host", "a.example", "/x", "a"},
 		{"host case and port ignored", "A.EXAMPLE:8080", "/x", "a"},
+		{"a fully qualified host (trailing dot)", "a.example.:8080", "/x", "a"},
 		{"longest prefix wins", "a.example", "/api/users", "a-api"},
 		{"location without slash matches itself", "a.example", "/api", "a-api"},
 		{"longer prefix still", "a.example", "/api/v2", "a"},

@@ -58,6 +58,11 @@ type routes struct {
 // service.
 func (r *routes) match(host []byte) *service {
 	host = stripPort(host)
+	if n := len(host); n > 1 && host[n-1] == '.' {
+		// "shop.example.com." is the same name, fully qualified; the TLS
+		// listener drops the dot from SNI too.
+		host = host[:n-1]
+	}
 	var wild *service
 	for _, s := range r.services {
 		switch {
