@@ -2,15 +2,16 @@ package adapter
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// reqContext is the context.Context of a converted request. It forwards to
-// the fasthttp.RequestCtx it is bound to (deadline, server shutdown), but
-// not its user values: it is rebound to the Exchange's next request, and a
+// reqContext is the context.Context of a converted request. It forwards
+// the deadline of the fasthttp.RequestCtx it is bound to, but not its user
+// values: it is rebound to the Exchange's next request, and a
 // context a plugin kept would then answer with that request's values (see
 // userValues). It lives inside the Exchange so that binding it to a
 // request allocates nothing; http.Request.WithContext would allocate a
@@ -21,6 +22,13 @@ import (
 // reaches a fasthttp.RequestCtx that fasthttp has handed to another request.
 type reqContext struct {
 	ctx atomic.Pointer[fasthttp.RequestCtx]
+
+	// done is the request's own Done channel, made by the first Done call
+	// of a request and closed when it ends (unbind), as net/http closes a
+	// request's context when ServeHTTP returns: a plugin goroutine waiting
+	// on it then ends instead of waiting for the server to shut down.
+	mu   sync.Mutex
+	done chan struct{}
 }
 
 var _ context.Context = (*reqContext)(nil)
@@ -33,7 +41,16 @@ var closed = func() chan struct{} {
 }()
 
 func (c *reqContext) bind(ctx *fasthttp.RequestCtx) { c.ctx.Store(ctx) }
-func (c *reqContext) unbind()                       { c.ctx.Store(nil) }
+
+func (c *reqContext) unbind() {
+	c.ctx.Store(nil)
+	c.mu.Lock()
+	if c.done != nil {
+		close(c.done)
+		c.done = nil
+	}
+	c.mu.Unlock()
+}
 
 // Deadline forwards to the bound RequestCtx; fasthttp reports none.
 func (c *reqContext) Deadline() (time.Time, bool) {
@@ -43,18 +60,29 @@ func (c *reqContext) Deadline() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Done is closed when the server shuts down or the exchange has ended.
+// Done is closed when the request ends (the server, shutting down, ends
+// its requests too). The channel is made on the first call only, so a
+// request whose plugins never ask costs nothing.
 func (c *reqContext) Done() <-chan struct{} {
-	if ctx := c.ctx.Load(); ctx != nil {
-		return ctx.Done()
+	if c.ctx.Load() == nil {
+		return closed
 	}
-	return closed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Load() == nil { // ended meanwhile
+		return closed
+	}
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	return c.done
 }
 
-// Err is context.Canceled after the server shut down or the exchange ended.
+// Err is context.Canceled once the request has ended, nil before: it
+// agrees with Done.
 func (c *reqContext) Err() error {
-	if ctx := c.ctx.Load(); ctx != nil {
-		return ctx.Err()
+	if c.ctx.Load() != nil {
+		return nil
 	}
 	return context.Canceled
 }
