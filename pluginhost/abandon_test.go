@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spillway-lb/spillway/configs"
-	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/pluginhost"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
@@ -80,20 +79,8 @@ func TestPluginReadingAStreamPastItsBudget(t *testing.T) {
 		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{
 			{URL: "http://" + ln.Addr().String(), MaxConnections: 1}}}},
 	}}}
-	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	url := startProxy(t, cfg, h)
 	client := &http.Client{Timeout: 10 * time.Second}
-	url := "http://" + srv.Addrs()[0].String()
 
 	start := time.Now()
 	resp, err := client.Get(url + "/stream")

@@ -6,14 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/spillway-lb/spillway/configs"
-	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/pluginhost"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
@@ -55,19 +52,7 @@ func startEchoProxy(t *testing.T, h *pluginhost.Host) string {
 		Name:      "echo",
 		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{{URL: "http://" + ln.Addr().String()}}}},
 	}}}
-	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return "http://" + srv.Addrs()[0].String()
+	return startProxy(t, cfg, h)
 }
 
 // A plugin's replacement body that wraps the original reads the original's
@@ -81,8 +66,8 @@ func TestWrappedBodiesPassThroughTheProxy(t *testing.T) {
 		return func(b io.ReadCloser) io.ReadCloser { return io.NopCloser(io.MultiReader(strings.NewReader(p), b)) }
 	}
 	capped := func(b io.ReadCloser) io.ReadCloser { return http.MaxBytesReader(nil, b, 1<<20) }
-	var reqTee, respTee lockedBuffer
-	tee := func(to *lockedBuffer) func(io.ReadCloser) io.ReadCloser {
+	var reqTee, respTee logBuffer
+	tee := func(to *logBuffer) func(io.ReadCloser) io.ReadCloser {
 		return func(b io.ReadCloser) io.ReadCloser { return io.NopCloser(io.TeeReader(b, to)) }
 	}
 	cases := []struct {
@@ -122,23 +107,4 @@ func TestWrappedBodiesPassThroughTheProxy(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a strings.Builder written by a plugin's goroutine and
-// read by the test's.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -67,6 +67,15 @@ func startRig(t *testing.T, h *pluginhost.Host, pluginDisabled ...bool) *rig {
 			Backends: []configs.Backend{{URL: "http://" + startOrigin(t, r)}},
 		}},
 	}}}
+	r.url = startProxy(t, cfg, h)
+	t.Cleanup(r.client.CloseIdleConnections)
+	return r
+}
+
+// startProxy serves cfg with h's plugins until the test ends and returns
+// the proxy's URL.
+func startProxy(t *testing.T, cfg *configs.Config, h *pluginhost.Host) string {
+	t.Helper()
 	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h})
 	if err != nil {
 		t.Fatal(err)
@@ -75,13 +84,11 @@ func startRig(t *testing.T, h *pluginhost.Host, pluginDisabled ...bool) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		r.client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	r.url = "http://" + srv.Addrs()[0].String()
-	return r
+	return "http://" + srv.Addrs()[0].String()
 }
 
 // reply is what a client got.
