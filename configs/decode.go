@@ -38,6 +38,9 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 	if n.kind == nullNode {
 		return // an empty value leaves the zero value, as if not written
 	}
+	if n.kind == mapNode {
+		d.duplicates(n, path)
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
@@ -53,6 +56,19 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 		v.Set(reflect.ValueOf(natural(n)))
 	default:
 		d.scalar(n, v, path)
+	}
+}
+
+// duplicates reports every key a mapping gives twice: YAML forbids it,
+// and which of the two was meant cannot be known.
+func (d *decoder) duplicates(n *node, path string) {
+	for i, p := range n.pairs {
+		for _, q := range n.pairs[:i] {
+			if q.key == p.key {
+				d.ps.errorAt(p.line, join(path, p.key), fmt.Sprintf("given twice in one mapping; the first is at line %d", q.line))
+				break
+			}
+		}
 	}
 }
 

@@ -74,7 +74,8 @@ type positioned interface {
 // broken syntax reports that one; the problems of a readable file are all
 // reported later.
 func parseYAML(data []byte) (*node, []syntaxError) {
-	f, err := parser.ParseBytes(data, 0)
+	// Duplicate keys are left to the decoder, which knows the key's path.
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		if pe, ok := err.(positioned); ok && pe.GetToken() != nil {
 			msg := pe.GetMessage()

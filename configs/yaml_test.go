@@ -101,7 +101,6 @@ func TestYAMLSyntaxErrorsNameTheLine(t *testing.T) {
 		name, src, want string
 	}{
 		{"tab indentation", "services:\n\t- name: a\n", "t.yaml:2: a tab where YAML allows only spaces"},
-		{"duplicate key", "port: 80\nhost: a\nport: 81\n", `t.yaml:3: mapping key "port" already defined at [1:1]`},
 		{"unclosed quote", "host: \"abc\n", "t.yaml:1: could not find end character of double-quoted text"},
 		{"unclosed flow list", "trusted_proxies: [a, b\n", "t.yaml:1: sequence end token ']' not found"},
 		{"line without a key", "port: 80\njust words\n", "t.yaml:2: non-map value is specified"},
@@ -115,6 +114,29 @@ func TestYAMLSyntaxErrorsNameTheLine(t *testing.T) {
 			wantProblems(t, errs, tc.want)
 		})
 	}
+}
+
+// TestDuplicateKeysNameTheKeyPath: a key given twice in one mapping is an
+// error at the second, naming its whole path and the first's line, at any
+// depth and in free-form plugin settings too; the same key in two
+// different mappings is not.
+func TestDuplicateKeysNameTheKeyPath(t *testing.T) {
+	_, _, errs := parseString(t, `port: 80
+backends:
+  - url: http://127.0.0.1:9001
+    weight: 2
+    weight: 3
+  - url: http://127.0.0.1:9002
+    weight: 3
+plugins:
+  guide:
+    config: {limit: 1, limit: 2}
+port: 81
+`)
+	wantProblems(t, errs,
+		"t.yaml:5: backends[0].weight: given twice in one mapping; the first is at line 4",
+		"t.yaml:10: plugins.guide.config.limit: given twice in one mapping; the first is at line 10",
+		"t.yaml:11: port: given twice in one mapping; the first is at line 1")
 }
 
 // TestYAMLAnchorsBlockScalarsAndTags checks the YAML features beyond plain
