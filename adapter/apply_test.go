@@ -143,6 +143,12 @@ func TestApplyRequestWritesBackPluginChanges(t *testing.T) {
 		{"content length lowered", func(r *http.Request) { r.ContentLength = 3 }, func(t *testing.T, g seen) {
 			expect(t, "Body", g.Body, "a=1")
 		}},
+		// There are no more bytes to send: the body goes on whole, framed
+		// by its real length, and the backend does not wait for the rest.
+		{"content length raised past the body", func(r *http.Request) { r.ContentLength = 50 }, func(t *testing.T, g seen) {
+			expect(t, "Body", g.Body, "a=1&b=2&c=3")
+			expect(t, "ContentLength", g.ContentLength, int64(11))
+		}},
 		{"body read by plugin", func(r *http.Request) { io.ReadAll(r.Body) }, func(t *testing.T, g seen) { //nolint:errcheck
 			expect(t, "Body", g.Body, "a=1&b=2&c=3")
 		}},

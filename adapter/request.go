@@ -218,14 +218,16 @@ func (x *Exchange) applyRequestBody() {
 		fr.Header.SetContentLength(replaceBody(fr, r.Body))
 	case fr.IsBodyStream() && (x.reqBody.consumed() || r.ContentLength != s.contentLength):
 		// Hand fasthttp the bytes the plugin took, then the rest of the
-		// stream; a lowered ContentLength makes fasthttp stop early.
+		// stream; a lowered ContentLength makes fasthttp stop early. A
+		// length raised past a sized body is not applied: there are no
+		// more bytes to send, and the backend would wait for them.
 		x.replay.stream = fr.BodyStream()
 		if x.reqBody.rec != nil {
 			x.replay.head = x.reqBody.rec.B
 		}
 		x.replay.left = s.contentLength
-		if r.ContentLength != s.contentLength && r.ContentLength >= 0 {
-			x.replay.left = r.ContentLength
+		if n := r.ContentLength; n >= 0 && (s.contentLength < 0 || n < s.contentLength) {
+			x.replay.left = n
 		}
 		fr.SetBodyStream(&x.replay, int(x.replay.left))
 	case r.ContentLength != s.contentLength:
