@@ -305,7 +305,7 @@ func TestSignalRunsPluginCleanupWithinTheGrace(t *testing.T) {
 		{"SIGTERM", syscall.SIGTERM, "", false, 3 * time.Second},
 		// The 4s grace used up by the request, then the 1s cleanup floor
 		// (a fresh grace for Cleanup would make it 8s).
-		{"hanging Cleanup after a request that used the grace", syscall.SIGTERM, "30s", true, 6500 * time.Millisecond},
+		{"hanging Cleanup after a request that used the grace", syscall.SIGTERM, "30s", true, 7 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
