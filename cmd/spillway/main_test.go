@@ -106,16 +106,10 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	}
 	bin := buildBinary(t)
 
-	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Second)
 		io.WriteString(w, "slow answer")
-	})}
-	oln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go origin.Serve(oln)
-	defer origin.Close()
+	})
 
 	port := freePort(t)
 	dir := t.TempDir()
@@ -125,7 +119,7 @@ shutdown_grace: 10s
 plugin_directory: %s
 backends:
   - url: http://%s
-`, port, filepath.Join(dir, "no-plugins"), oln.Addr())
+`, port, filepath.Join(dir, "no-plugins"), origin)
 	cfgFile := filepath.Join(dir, "spillway.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -184,6 +178,20 @@ backends:
 	if _, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 		t.Error("port still accepts connections after exit")
 	}
+}
+
+// startOrigin serves h on 127.0.0.1 until the test ends and returns its
+// address.
+func startOrigin(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 func buildBinary(t *testing.T) string {
@@ -281,18 +289,12 @@ func TestSignalRunsPluginCleanupWithinTheGrace(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the probe plugin: %v\n%s", err, out)
 	}
-	origin := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(10 * time.Second)
 		}
 		io.WriteString(w, "ok")
-	})}
-	oln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go origin.Serve(oln)
-	defer origin.Close()
+	})
 
 	tests := []struct {
 		desc         string
@@ -322,7 +324,7 @@ plugins:
     config: {cleanup_file: %q, cleanup_sleep: %q}
 backends:
   - url: http://%s
-`, port, plugins, cleanupFile, tc.cleanupSleep, oln.Addr())
+`, port, plugins, cleanupFile, tc.cleanupSleep, origin)
 			cfgFile := filepath.Join(dir, "spillway.yaml")
 			if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
