@@ -34,7 +34,7 @@ func (p *adaptive) pick(s *set, r *Request) *Backend {
 		p.spread.Store(rttSpread(s))
 	}
 	switch {
-	case s.pool.total.Load() < int64(len(s.up)):
+	case s.load(int64(len(s.up))) < int64(len(s.up)):
 		return p.light.pick(s, r)
 	case p.spread.Load():
 		return p.rtt.pick(s, r)

@@ -195,17 +195,9 @@ type Pool struct {
 	// policy's precomputed tables; replaced (never modified) by rebuild.
 	set atomic.Pointer[set]
 
-	trackRTT   bool // Done feeds Backend.rtt (least-response-time, adaptive)
-	trackTotal bool // take and Done keep total (the policies with load bounds)
-	passive    passive
-	queue      queue
-
-	// total is the number of requests in flight over all backends, kept
-	// only when trackTotal. Every pick writes it, so it sits on its own
-	// cache line, away from the fields every pick reads.
-	_     [64]byte
-	total atomic.Int64
-	_     [56]byte
+	trackRTT bool // Done feeds Backend.rtt (least-response-time, adaptive)
+	passive  passive
+	queue    queue
 
 	mu     sync.Mutex // slow path: rebuild, ejection, Close
 	closed bool
@@ -273,9 +265,6 @@ func (p *Pool) Observe(r *Request, b *Backend, o Outcome, elapsed time.Duration)
 // max_connections.
 func (p *Pool) Release(b *Backend) {
 	b.inflight.Add(-1)
-	if p.trackTotal {
-		p.total.Add(-1)
-	}
 	if p.queue.waiters.Load() > 0 {
 		p.queue.wake()
 	}

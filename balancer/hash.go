@@ -118,6 +118,7 @@ func (rg *ring) walk(s *set, h uint64, bound float64, r *Request) *Backend {
 		return nil
 	}
 	i := rg.find(h)
+	total := int64(-1)
 	var seen uint64
 	visited, want := 0, len(s.up)
 	for step := 0; step < n && visited < want; step++ {
@@ -134,7 +135,7 @@ func (rg *ring) walk(s *set, h uint64, bound float64, r *Request) *Backend {
 			visited++
 		}
 		b := s.up[o]
-		if s.overloaded(b, bound) {
+		if s.overloaded(b, bound, &total) {
 			continue
 		}
 		if s.take(b, r) {

@@ -182,7 +182,6 @@ func (p *Pool) newPolicy(name, given string, key hashKey, bound float64) (policy
 	case "weighted-least-connections":
 		return &leastConn{score: byConnsPerWeight}, nil
 	case "bounded-least-connections":
-		p.trackTotal = true
 		return &boundedLeastConn{bound: bound, least: leastConn{score: byConnsPerWeight}}, nil
 	case "least-response-time":
 		p.trackRTT = true
@@ -192,10 +191,9 @@ func (p *Pool) newPolicy(name, given string, key hashKey, bound float64) (policy
 	case "ip-hash":
 		return &consistentHash{key: hashKey{kind: keyIP}, bound: -1}, nil
 	case "consistent-hash":
-		p.trackTotal = bound >= 0
 		return &consistentHash{key: key, bound: bound}, nil
 	case "adaptive":
-		p.trackRTT, p.trackTotal = true, true
+		p.trackRTT = true
 		return newAdaptive(), nil
 	}
 	return nil, fmt.Errorf("unknown policy %q: want one of %s", given, strings.Join(configs.Policies, ", "))

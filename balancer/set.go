@@ -17,6 +17,8 @@ type set struct {
 	// trials is set when some backend of up was on trial when the set was
 	// built; only then must picks look at the trial gate.
 	trials bool
+	// capped is set when some backend of up has a MaxConns.
+	capped bool
 }
 
 // take counts one request in flight on b when b may serve r: not the
@@ -46,9 +48,6 @@ func (s *set) take(b *Backend, r *Request) bool {
 			b.inflight.Add(-1)
 			return false
 		}
-	}
-	if s.pool.trackTotal {
-		s.pool.total.Add(1)
 	}
 	return true
 }
@@ -118,6 +117,7 @@ func (p *Pool) rebuild() {
 			s.up = append(s.up, b)
 			s.weight += int64(b.Weight)
 			s.trials = s.trials || b.trial.Load() != trialNone
+			s.capped = s.capped || b.MaxConns > 0
 		}
 	}
 	s.seq = smoothSequence(s.up)
