@@ -135,8 +135,10 @@ func leastLoaded(up []*Backend, start int, excl *Backend, trials, checked, weigh
 	for _, part := range [2][]*Backend{up[start:], up[:start]} {
 		for _, b := range part {
 			c := b.inflight.Load()
-			if checked && !usable(b, c, excl, trials) {
-				continue
+			if checked {
+				if !usable(b, c, excl, trials) {
+					continue
+				}
 			}
 			if c == 0 {
 				return b
@@ -174,8 +176,12 @@ func fastestLoaded(up []*Backend, start int, excl *Backend, trials, checked bool
 		}
 		b := up[j]
 		c := b.inflight.Load()
-		if checked && !usable(b, c, excl, trials) {
-			continue
+		if checked {
+			// Nested, not &&: the compiler then branches instead of
+			// spilling the condition to the stack on every backend.
+			if !usable(b, c, excl, trials) {
+				continue
+			}
 		}
 		rtt := b.rtt.Load()
 		if rtt == 0 {
