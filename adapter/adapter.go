@@ -113,7 +113,8 @@ func Release(x *Exchange) {
 // the client connection that fasthttp is about to reuse. It does not wait
 // for a Read of a response body stream, which may be blocked on the
 // backend: the caller must keep that stream from being released until the
-// plugin returns (fastproxy.HeldBody does).
+// plugin returns (pluginhost runs plugins on the goroutine that would
+// release it).
 func (x *Exchange) Abandon() {
 	x.abandoned = true
 	x.rctx.unbind()

@@ -102,7 +102,7 @@ func (r *bodyReader) detach() {
 }
 
 // detachStream is detach for a response body stream that the caller keeps
-// alive until the plugin returns (fastproxy.HeldBody): a Read in progress
+// alive until the plugin returns (see Abandon): a Read in progress
 // may be blocked on the backend for as long as its response timeout, so
 // it is not waited for; the Reads after it fail. A buffered body is
 // waited for as by detach (its Read only copies).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -190,6 +191,12 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 	}
 	return written, nil
 }
+
+// SetWriteDeadline ignores deadlines set from outside: Write arms its own,
+// and a deadline set past it would be forgotten by connDeadline, which
+// skips re-arming one it believes still good. The edge sets one through
+// fasthttp only to make it flush every response (see edgeHandler.serve).
+func (c *edgeConn) SetWriteDeadline(time.Time) error { return nil }
 
 // beginBody moves the connection to the body phase. The edge calls it when
 // a request reaches the handler, for heads that arrived without a Read the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -18,6 +19,9 @@ type edgeHandler struct {
 	next fasthttp.RequestHandler
 	log  *slog.Logger
 	set  *edgeSettings
+	// flushEach makes fasthttp send every response before it reads the
+	// next request, when plugins run: see Plugins.
+	flushEach bool
 }
 
 // errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
@@ -29,6 +33,12 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	defer e.recoverPanic(ctx)
 	if c := edgeConnOf(ctx.Conn()); c != nil {
 		c.beginBody()
+		if e.flushEach {
+			// fasthttp keeps a response unsent while the next pipelined
+			// request is already buffered, unless the handler set a write
+			// deadline; edgeConn ignores the deadline itself.
+			ctx.SetWriteDeadline(time.Time{}) //nolint:errcheck // edgeConn's never fails
+		}
 	}
 	if status, why := e.check(&ctx.Request); status != 0 {
 		e.refuse(ctx, status, why, nil)

@@ -6,6 +6,14 @@ import "github.com/valyala/fasthttp"
 // calls it only for services without plugin_disabled, after routing,
 // hop-by-hop removal and middleware, and before balancing.
 // *pluginhost.Host implements it; the proxy itself knows nothing of net/http.
+//
+// Both phases run on the goroutine serving the client's connection. While
+// they run, nothing is buffered for that connection unsent: when a Server
+// has Plugins, every response is flushed before the next request is read,
+// pipelined or not. So an implementation that cannot wait for a phase to
+// end (a plugin past its budget) may answer on ctx.Conn() itself, from
+// another goroutine, and must then close it; the serving goroutine's own
+// answer, once the phase returns, fails on the closed connection.
 type Plugins interface {
 	// Request runs the request phase on ctx.Request, applying whatever the
 	// plugins changed. answered reports that a plugin (or the host, on a
@@ -23,14 +31,4 @@ type Exchange interface {
 	// Release ends the exchange; called exactly once, after the response
 	// phase or instead of it when the request ends early.
 	Release()
-}
-
-// HeldBody is implemented by the body stream of a backend's answer. Hold
-// keeps the stream from being released, even when the response is reset
-// or replaced, until release is called: for a plugin that overran its
-// budget while reading the body, so that its reads never reach a
-// connection or buffer that another request has taken over. release must
-// be called exactly once.
-type HeldBody interface {
-	Hold() (release func())
 }

@@ -214,7 +214,7 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 	if s.wrap != nil {
 		next = s.wrap(next)
 	}
-	h := &edgeHandler{next: next, log: s.log, set: &s.set}
+	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil}
 	return &fasthttp.Server{
 		Handler:       h.serve,
 		ErrorHandler:  edgeErrorHandler,

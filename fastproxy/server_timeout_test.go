@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -205,6 +206,50 @@ func TestServerCutsStalledDownload(t *testing.T) {
 	s := edgeStart(t, edgeConfig(o.URL, edgeShortTimeouts), nil)
 	if got := edgeBigDownload(t, edgeAddr(t, s), 4*edgeTimeout, 1<<20, 0); got >= edgeBigBody {
 		t.Fatalf("stalled client still got all %d bytes", got)
+	}
+}
+
+// TestServerCutsStalledDownloadWithPlugins: with plugins, the edge asks
+// fasthttp for a write deadline on every request so that each answer is
+// flushed (see Plugins); that request, and fasthttp's clearing of it, must
+// not touch the edge's own deadline, or a client that stops reading right
+// after an answer that armed it would hold its connection for ever.
+func TestServerCutsStalledDownloadWithPlugins(t *testing.T) {
+	t.Parallel()
+	o := edgeStartOrigin(t, edgeRespondBig)
+	s, err := New(edgeConfig(o.URL, edgeShortTimeouts), Options{Logger: edgeTestLogger(), Plugins: &pathPlugins{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c := edgeDial(t, edgeAddr(t, s))
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	// Pipelined: the second answer starts right after the first one's last
+	// write armed the deadline.
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a.test\r\n\r\nGET /big HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	br := bufio.NewReader(c)
+	var got int64
+	for i := range 2 {
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		if i == 1 {
+			time.Sleep(4 * edgeTimeout)
+		}
+		got, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if got >= edgeBigBody {
+		t.Fatalf("stalled client still got all %d bytes of the second answer", got)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spillway-lb/spillway/balancer"
@@ -219,9 +218,6 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	// released with the body: a backend is busy until its answer is sent.
 	pool *balancer.Pool
 	pb   *balancer.Backend
-	// state and closeErr: see Hold.
-	state    atomic.Int32
-	closeErr error
 }
 
 // inflightHolder is a streamed backend body that keeps its request counted
@@ -250,49 +246,10 @@ func (b *backendBody[C]) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// A backendBody's hold state: Hold lets a reader outside the request (a
-// plugin past its budget, still reading resp.Body while the client gets
-// its 504) keep the body from being released under it. A close that comes
-// while the body is held is left to the release Hold returned.
-const (
-	bodyOpen int32 = iota
-	bodyHeld
-	bodyHeldClosed // closed while held; the release finishes it
-	bodyClosed
-)
-
-// Hold implements HeldBody.
-func (b *backendBody[C]) Hold() (release func()) {
-	if !b.state.CompareAndSwap(bodyOpen, bodyHeld) {
-		return func() {}
-	}
-	return b.unhold
-}
-
-func (b *backendBody[C]) unhold() {
-	if !b.state.CompareAndSwap(bodyHeld, bodyOpen) && b.state.CompareAndSwap(bodyHeldClosed, bodyClosed) {
-		b.release(b.closeErr) // closeErr was published by the swap to bodyHeldClosed
-	}
-}
-
 // CloseWithError implements fasthttp.ReadCloserWithError.
 func (b *backendBody[C]) CloseWithError(err error) error {
-	for {
-		switch b.state.Load() {
-		case bodyOpen:
-			if b.state.CompareAndSwap(bodyOpen, bodyClosed) {
-				b.release(err)
-				return nil
-			}
-		case bodyHeld:
-			b.closeErr = err
-			if b.state.CompareAndSwap(bodyHeld, bodyHeldClosed) {
-				return nil
-			}
-		default:
-			return nil
-		}
-	}
+	b.release(err)
+	return nil
 }
 
 // release returns the connection (to the pool when the body was read
@@ -311,7 +268,6 @@ func (b *backendBody[C]) release(err error) {
 		b.pool.Release(b.pb)
 	}
 	var zero C
-	b.hc, b.cc, b.br, b.inner, b.pool, b.pb, b.closeErr = nil, zero, nil, nil, nil, nil, nil
-	b.state.Store(bodyOpen)
+	b.hc, b.cc, b.br, b.inner, b.pool, b.pb = nil, zero, nil, nil, nil, nil
 	b.t.bodies.Put(b)
 }

@@ -65,7 +65,7 @@ func BenchmarkHost(b *testing.B) {
 		hs   []plugin.Handler
 	}{
 		{"noop", []plugin.Handler{noop{}}},
-		// A second plugin costs its own hand-off in each phase.
+		// A second plugin costs its own context and call in each phase.
 		{"noop+addheader", []plugin.Handler{noop{}, headerplugin.New()}},
 		{"addheader", []plugin.Handler{headerplugin.New()}},
 	} {

@@ -2,42 +2,40 @@ package pluginhost
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spillway-lb/spillway/adapter"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
 
-// A phase of the plugin chain runs on a worker goroutine (workers.go) while
-// the request's goroutine waits for it, so a plugin that overruns its
-// budget costs the client no more than the budget: a watchdog wakes the
-// waiter, which answers 504 and leaves the call to finish on its own.
-// Calls and their done channels are pooled, and workers are long-lived, so
-// the normal path starts no goroutine; it allocates one context per plugin
-// call (see callCtx).
+// A phase of the plugin chain runs on the goroutine serving the client's
+// connection: the plugins in order, each under its own budget, stopping at
+// the first that answers Stop or panics. A plugin that overruns its budget
+// cannot be stopped (Go has no way to), so the watchdog (watchdog.go)
+// answers the client itself, from a goroutine of its own: it writes the
+// 504 on the connection and closes it, which fastproxy allows because
+// nothing is buffered unsent on a connection while a phase runs (see
+// fastproxy.Plugins). The serving goroutine finds the call abandoned once
+// the plugin returns, if ever, and only cleans up.
 //
-// One hand-off carries a whole phase: the worker runs the plugins in
-// order, each under its own budget, and stops at the first that answers
-// Stop or panics. A hand-off is two goroutine switches; one per plugin and
-// phase cost about 1µs per request for every plugin after the first.
-//
-// The waiter blocks on one channel and each worker on its own, rather than
-// a select over a per-call timer and a shared job channel: a select with a
-// timer puts the timer in the runtime's heap and locks every channel it
-// names, and Reset and Stop touch the heap again. On one core that halved
-// the host's own cost per request (BenchmarkHost: noop minus adapter,
-// about 1.1µs before, 0.4µs after). The price is granularity: an overrun is
-// noticed on the watchdog's next tick, at most one tick (see tickFor) after
-// the budget.
+// Running the phase on a worker goroutine instead, with the serving
+// goroutine waiting for it, costs two goroutine switches per phase; on one
+// core that was about 15% of the throughput of a request through one
+// plugin (the rig, 2026-12-02). Calls are pooled, and the normal path
+// starts no goroutine; it allocates one context per plugin call (see
+// callCtx). An overrun is noticed on the watchdog's next tick, at most one
+// tick (see tickFor) after the budget.
 
 // A call's state is its kind in the low two bits and the index of the
-// plugin it runs (or ended on) above them. The waiter's watchdog and the
-// worker race with compare-and-swap: the watchdog abandons a running call
-// only at the index whose deadline it read, and the worker moves on to the
-// next plugin only if the call was not abandoned.
+// plugin it runs (or ended on) above them. The watchdog and the serving
+// goroutine race with compare-and-swap: the watchdog abandons a running
+// call only at the index whose deadline it read, and the chain moves on to
+// the next plugin only if the call was not abandoned.
 const (
 	callRunning int32 = iota
 	callFinished
@@ -55,8 +53,9 @@ var epoch = time.Now()
 type call struct {
 	state atomic.Int32
 	due   atomic.Int64            // deadline of the running plugin, nanoseconds since epoch
-	done  chan struct{}           // capacity 1: exactly one of worker and watchdog sends
-	ctx   atomic.Pointer[callCtx] // the running plugin's; set by the worker, read by the waiter
+	done  chan struct{}           // capacity 1: the watchdog's answer to an abandoned call is written
+	ctx   atomic.Pointer[callCtx] // the running plugin's; read by the watchdog's answer
+	to    rescue
 
 	chain  []*entry
 	parent context.Context
@@ -67,28 +66,14 @@ type call struct {
 	panicked bool
 	panicVal any
 	stack    []byte
-
-	// onEnd is what the waiter of an abandoned call left to run when its
-	// plugin finally returns (afterEnd), or &endedFn once it has.
-	onEnd atomic.Pointer[func()]
 }
 
-// endedFn marks in call.onEnd an abandoned call whose plugin returned.
-var endedFn = func() {}
-
-// afterEnd runs f when the plugin of the abandoned call c returns, or at
-// once if it already has. Only the waiter calls it, at most once.
-func (c *call) afterEnd(f func()) {
-	if !c.onEnd.CompareAndSwap(nil, &f) {
-		f()
-	}
-}
-
-// ended runs on the worker when the plugin of an abandoned call returns.
-func (c *call) ended() {
-	if f := c.onEnd.Swap(&endedFn); f != nil {
-		(*f)()
-	}
+// rescue is what the watchdog needs to answer the client of a call that
+// overran its budget while its plugin still runs.
+type rescue struct {
+	conn net.Conn          // the client's connection; nil: nobody to answer (tests)
+	head bool              // a HEAD request: the 504 has no body
+	ax   *adapter.Exchange // abandoned, so that the plugin's body reads fail
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -105,13 +90,12 @@ const (
 // running reports whether c is still running a plugin.
 func (c *call) running() bool { return c.state.Load()&(1<<kindBits-1) == callRunning }
 
-// exec runs on a worker: the chain's phase methods in order.
+// exec runs the chain's phase methods in order.
 func (c *call) exec() {
 	at := 0
 	for i, p := range c.chain {
 		if i > 0 && !c.advance(i, p) {
-			c.ended() // abandoned just as plugin i-1 returned
-			return
+			return // abandoned just as plugin i-1 returned
 		}
 		at = i
 		res := c.run(p)
@@ -124,13 +108,11 @@ func (c *call) exec() {
 		}
 		res.Release()
 	}
-	if c.state.CompareAndSwap(callState(callRunning, at), callState(callFinished, at)) {
-		c.done <- struct{}{}
-		return
+	if !c.state.CompareAndSwap(callState(callRunning, at), callState(callFinished, at)) {
+		// The watchdog gave up on it; nobody will read the result.
+		c.res.Release()
+		c.res = nil
 	}
-	// The watchdog gave up on it; nobody will read the result.
-	c.res.Release()
-	c.ended()
 }
 
 // run calls p's phase method, catching a panic, and ends its context as
@@ -164,48 +146,66 @@ func (c *call) advance(i int, p *entry) bool {
 }
 
 // expire abandons c if its running plugin is past its deadline (now, in
-// nanoseconds since epoch) and wakes its waiter. It touches only what
-// stays valid while c is recycled, so a stale pointer is harmless: a
+// nanoseconds since epoch) and has its client answered. It touches only
+// what stays valid while c is recycled, so a stale pointer is harmless: a
 // reused call is judged by its own deadline. The state is read before the
-// deadline, so a worker that moved on meanwhile makes the swap fail.
+// deadline, so a chain that moved on meanwhile makes the swap fail.
 func (c *call) expire(now int64) {
 	s := c.state.Load()
 	if s&(1<<kindBits-1) == callRunning && now >= c.due.Load() &&
 		c.state.CompareAndSwap(s, s&^(1<<kindBits-1)|callAbandoned) {
-		c.done <- struct{}{}
+		go c.answer() // a write may block; the watchdog serves every call
 	}
 }
 
+// answer ends an abandoned call for everyone but its plugin: the plugin's
+// context reports the deadline, the client gets its 504 and the connection
+// is closed, which also fails a plugin's read of the request body that
+// waits on the client; later body reads fail too (Abandon). It signals
+// done last, and touches c no more: the serving goroutine then recycles
+// it.
+func (c *call) answer() {
+	c.ctx.Load().finish(context.DeadlineExceeded)
+	if c.to.conn != nil {
+		answerOnConn(c.to.conn, c.to.head)
+	}
+	if c.to.ax != nil {
+		c.to.ax.Abandon() // after the close: it waits for a body read in progress
+	}
+	c.done <- struct{}{}
+}
+
 // phase runs the request phase of the plugins taking part in it on req,
-// or the response phase on resp when resp is non-nil, on one worker; that
-// list must not be empty. It stops at the first plugin that answers Stop
-// (its result is returned; the caller releases it), panics (ranPanicked)
-// or overruns its budget (ranTimedOut: that plugin may still be running
-// and holds req or resp; abandoned is its call, for afterEnd). The results
-// of plugins that went on are released.
-func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response) (res *plugin.Result, o outcome, abandoned *call) {
+// or the response phase on resp when resp is non-nil; that list must not
+// be empty. It stops at the first plugin that answers Stop (its result is
+// returned; the caller releases it), panics (ranPanicked) or overruns its
+// budget (ranTimedOut: the client was answered through to, whose
+// exchange is abandoned). The results of plugins that went on are
+// released.
+func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response, to rescue) (res *plugin.Result, o outcome) {
 	chain := h.onRequest
 	if resp != nil {
 		chain = h.onResponse
 	}
 	c := callPool.Get().(*call)
-	c.chain, c.parent, c.req, c.resp = chain, parent, req, resp
+	c.chain, c.parent, c.req, c.resp, c.to = chain, parent, req, resp, to
 	p := chain[0]
 	deadline := time.Now().Add(p.timeout)
 	c.ctx.Store(newCallCtx(parent, deadline))
 	c.due.Store(int64(deadline.Sub(epoch)))
 	c.state.Store(callState(callRunning, 0))
-	h.workers.run(c)
-	<-c.done
-	s := c.state.Load()
-	at := int(s >> kindBits)
-	if s&(1<<kindBits-1) == callAbandoned {
-		// c stays with the worker; it is never reused.
-		c.ctx.Load().finish(context.DeadlineExceeded)
+	s := h.watch.enter(c)
+	c.exec()
+	h.watch.leave(s)
+	state := c.state.Load()
+	at := int(state >> kindBits)
+	if state&(1<<kindBits-1) == callAbandoned {
+		<-c.done // the client has its answer
 		p = chain[at]
-		h.log.Error("plugin exceeded its timeout; answering 504",
+		h.log.Error("plugin exceeded its timeout; answered 504",
 			"plugin", p.name, "timeout", p.timeout)
-		return nil, ranTimedOut, c
+		h.putCall(c)
+		return nil, ranTimedOut
 	}
 	res, o = c.res, ranOK
 	if c.panicked {
@@ -215,14 +215,14 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 		res, o = nil, ranPanicked
 	}
 	h.putCall(c)
-	return res, o, nil
+	return res, o
 }
 
 // putCall recycles c. The plugins' contexts are not part of it: a plugin
 // may have kept its own.
 func (h *Host) putCall(c *call) {
 	c.ctx.Store(nil)
-	c.chain, c.parent, c.req, c.resp, c.res = nil, nil, nil, nil, nil
+	c.chain, c.parent, c.req, c.resp, c.res, c.to = nil, nil, nil, nil, nil, rescue{}
 	c.panicked, c.panicVal, c.stack = false, nil, nil
 	callPool.Put(c)
 }
@@ -237,7 +237,8 @@ func (h *Host) putCall(c *call) {
 //
 // parent and deadline are set before the plugin sees the context and never
 // change, so Value and Deadline need no lock; mu guards done and err, which
-// the worker, the waiter and the plugin's goroutines may touch at once.
+// the serving goroutine, the watchdog's answer and the plugin's goroutines
+// may touch at once.
 type callCtx struct {
 	parent   context.Context
 	deadline time.Time

@@ -14,7 +14,9 @@ import (
 )
 
 // step is an in-process plugin for the chain tests: it records its name,
-// sleeps, then stops, panics or goes on.
+// sleeps (until its context ends at the latest, so that a phase past its
+// budget returns when the watchdog gives up on it), then stops, panics or
+// goes on.
 type step struct {
 	name  string
 	sleep time.Duration
@@ -37,7 +39,10 @@ func (s step) ProcessRequest(ctx context.Context, _ *http.Request) *plugin.Resul
 	if s.done != nil {
 		*s.done = ctx.Done()
 	}
-	time.Sleep(s.sleep)
+	select {
+	case <-time.After(s.sleep):
+	case <-ctx.Done():
+	}
 	switch s.do {
 	case "stop":
 		return plugin.NewResult(plugin.Stop, plugin.WithStatus(http.StatusTeapot))
@@ -87,10 +92,10 @@ func TestChainRunsInOneHandOffWithABudgetPerPlugin(t *testing.T) {
 			for _, p := range h.plugins {
 				p.timeout = budget
 			}
-			h.workers = newWorkers(tickFor(budget))
+			h.watch = newWatchdog(tickFor(budget))
 			r, _ := http.NewRequest("GET", "http://example/", nil)
 			start := time.Now()
-			res, o, _ := h.phase(context.Background(), r, nil)
+			res, o := h.phase(context.Background(), r, nil, rescue{})
 			took := time.Since(start)
 			status := 0
 			if o == ranOK && res.Action() == plugin.Stop {
@@ -132,7 +137,7 @@ func TestChainGivesEachPluginItsOwnContext(t *testing.T) {
 	}
 	defer h.Close(t.Context())
 	r, _ := http.NewRequest("GET", "http://example/", nil)
-	if _, o, _ := h.phase(context.Background(), r, nil); o != ranOK {
+	if _, o := h.phase(context.Background(), r, nil, rescue{}); o != ranOK {
 		t.Fatalf("outcome %v", o)
 	}
 	if doneA == doneB {

@@ -4,9 +4,9 @@
 // Load and New are the slow path (start-up): opening files, checking build
 // information, ordering, Configure. Host.Request and the Exchange it returns
 // are the hot path: they allocate nothing beyond what the adapter does, and
-// run each phase of the chain on a pooled worker, every plugin under its
-// own budget, enforced by a watchdog (see call.go and workers.go). The
-// plugin API itself is package plugin.
+// run each phase of the chain on the request's own goroutine, every plugin
+// under its own budget, enforced by a watchdog (see call.go and
+// watchdog.go). The plugin API itself is package plugin.
 package pluginhost
 
 import (
@@ -39,7 +39,7 @@ type Host struct {
 	// (plugin.PhaseChooser), in the same order.
 	onRequest, onResponse []*entry
 	log                   *slog.Logger
-	workers               *workers
+	watch                 *watchdog
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,7 +118,7 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 	for _, e := range h.plugins {
 		shortest = min(shortest, e.timeout)
 	}
-	h.workers = newWorkers(tickFor(shortest))
+	h.watch = newWatchdog(tickFor(shortest))
 	return h, nil
 }
 
@@ -172,8 +172,7 @@ func origin(e *entry) string {
 func (h *Host) Len() int { return len(h.plugins) }
 
 // Close runs each active plugin's Cleanup once, in chain order, logging
-// errors, and lets idle workers exit (a worker stuck in a plugin that
-// overran its budget exits when the plugin returns). Plugins disabled by
+// errors. Plugins disabled by
 // their settings were never configured and are not cleaned up. It returns ctx's error if ctx ends first
 // (the remaining Cleanups still run in the background), else the joined
 // Cleanup errors. Later calls return the first call's result.
@@ -187,7 +186,6 @@ func (h *Host) Close(ctx context.Context) error {
 			h.closeErr = fmt.Errorf("pluginhost: plugin cleanup did not finish: %w", ctx.Err())
 			h.log.Error("plugin cleanup cut short", "err", ctx.Err())
 		}
-		h.workers.stop()
 	})
 	return h.closeErr
 }

@@ -1,7 +1,11 @@
 package pluginhost
 
 import (
+	"bufio"
+	"net"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -35,15 +39,15 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 		return ex, false
 	}
 	req := ex.ax.Request()
-	res, o, _ := h.phase(req.Context(), req, nil)
+	res, o := h.phase(req.Context(), req, nil, ex.rescue(ctx))
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
 		ex.Release()
 		return nil, true
 	case ranTimedOut:
-		answerError(ctx, fasthttp.StatusGatewayTimeout)
-		ex.abandon()
+		timedOut(ctx)
+		ex.Release()
 		return nil, true
 	}
 	if res.Action() == plugin.Stop {
@@ -66,22 +70,13 @@ func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	resp := ex.ax.Response()
-	res, o, c := h.phase(resp.Request.Context(), nil, resp)
+	res, o := h.phase(resp.Request.Context(), nil, resp, ex.rescue(ctx))
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
 		return
 	case ranTimedOut:
-		// The plugin may still use resp, and be reading resp.Body from
-		// the backend's stream: keep that stream from being released
-		// until the plugin returns, and the adapter's objects out of the
-		// pools (Release then only recycles ex itself), before the 504
-		// replaces the answer.
-		if hb, ok := ctx.Response.BodyStream().(fastproxy.HeldBody); ok {
-			c.afterEnd(hb.Hold())
-		}
-		ex.ax.Abandon()
-		answerError(ctx, fasthttp.StatusGatewayTimeout)
+		timedOut(ctx) // releases the backend's stream: the plugin has returned
 		return
 	}
 	ex.ax.ApplyResponse()
@@ -98,10 +93,36 @@ func (ex *exchange) Release() {
 	exchangePool.Put(ex)
 }
 
-// abandon ends an exchange whose plugin may still be running.
-func (ex *exchange) abandon() {
-	ex.ax.Abandon()
-	ex.Release()
+// rescue is what the watchdog needs to answer ctx's client on its own.
+func (ex *exchange) rescue(ctx *fasthttp.RequestCtx) rescue {
+	return rescue{conn: ctx.Conn(), head: ctx.IsHead(), ax: ex.ax}
+}
+
+// timedOut sets the answer of a request whose plugin overran its budget:
+// the watchdog already sent the client the same 504 on the connection and
+// closed it, so this one only fails to be written, but it is what access
+// logs and middleware see.
+func timedOut(ctx *fasthttp.RequestCtx) {
+	answerError(ctx, fasthttp.StatusGatewayTimeout)
+	ctx.SetConnectionClose()
+}
+
+// answerOnConn writes a 504, as answerError makes it, on a client's
+// connection and closes it; for the watchdog, while the goroutine serving
+// the connection is stuck in a plugin. The edge's connection bounds the
+// write by client_write.
+func answerOnConn(conn net.Conn, head bool) {
+	r := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(r)
+	setError(r, fasthttp.StatusGatewayTimeout)
+	r.Header.SetConnectionClose()
+	r.Header.Set(fasthttp.HeaderDate, time.Now().UTC().Format(http.TimeFormat))
+	r.SkipBody = head
+	w := bufio.NewWriterSize(conn, 512)
+	if r.Write(w) == nil {
+		w.Flush() //nolint:errcheck // the connection is closed either way
+	}
+	conn.Close()
 }
 
 // answerStop answers the client with a request-phase Stop result; a
@@ -142,10 +163,12 @@ func overlay(resp *fasthttp.Response, res *plugin.Result) {
 
 // answerError replaces the response with a short plain-text error, the
 // way fastproxy writes its own.
-func answerError(ctx *fasthttp.RequestCtx, status int) {
-	ctx.Response.Reset()
-	ctx.Response.SetStatusCode(status)
-	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
-	ctx.Response.SetBodyString(fasthttp.StatusMessage(status))
-	ctx.Response.AppendBodyString("\n")
+func answerError(ctx *fasthttp.RequestCtx, status int) { setError(&ctx.Response, status) }
+
+func setError(r *fasthttp.Response, status int) {
+	r.Reset()
+	r.SetStatusCode(status)
+	r.Header.SetContentType("text/plain; charset=utf-8")
+	r.SetBodyString(fasthttp.StatusMessage(status))
+	r.AppendBodyString("\n")
 }

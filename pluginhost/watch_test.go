@@ -25,15 +25,19 @@ func TestWatchdogTickIsAFractionOfTheShortestBudget(t *testing.T) {
 	}
 }
 
-// sleeper sleeps for the duration in its request's X-Sleep header.
+// sleeper sleeps for the duration in its request's X-Sleep header, or
+// until its context ends: when the watchdog gives up on it.
 type sleeper struct{}
 
 func (sleeper) Name() string   { return "sleeper" }
 func (sleeper) Priority() int  { return 0 }
 func (sleeper) Cleanup() error { return nil }
-func (sleeper) ProcessRequest(_ context.Context, r *http.Request) *plugin.Result {
+func (sleeper) ProcessRequest(ctx context.Context, r *http.Request) *plugin.Result {
 	d, _ := time.ParseDuration(r.Header.Get("X-Sleep"))
-	time.Sleep(d)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 	return plugin.ResultContinue
 }
 func (sleeper) ProcessResponse(context.Context, *http.Response) *plugin.Result {
@@ -51,22 +55,22 @@ func TestWatchdogStopsWhenIdleAndStillEnforcesTheBudgetAfter(t *testing.T) {
 	const budget = 50 * time.Millisecond
 	p := h.plugins[0]
 	p.timeout = budget
-	h.workers = newWorkers(tickFor(budget))
-	h.workers.idleTicks = 4
+	h.watch = newWatchdog(tickFor(budget))
+	h.watch.idleTicks = 4
 	call := func(sleep string) (outcome, time.Duration) {
 		r, _ := http.NewRequest("GET", "http://example/", nil)
 		r.Header.Set("X-Sleep", sleep)
 		start := time.Now()
-		res, o, _ := h.phase(context.Background(), r, nil)
+		res, o := h.phase(context.Background(), r, nil, rescue{})
 		if o == ranOK {
 			res.Release()
 		}
 		return o, time.Since(start)
 	}
 	watching := func() bool {
-		h.workers.mu.Lock()
-		defer h.workers.mu.Unlock()
-		return h.workers.watching
+		h.watch.mu.Lock()
+		defer h.watch.mu.Unlock()
+		return h.watch.watching
 	}
 
 	if o, _ := call("0s"); o != ranOK || !watching() {
