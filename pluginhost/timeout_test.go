@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 	"github.com/spillway-lb/spillway/pluginhost"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
@@ -40,8 +42,8 @@ func (hang) ProcessResponse(context.Context, *http.Response) *plugin.Result {
 }
 
 // startHangProxy serves an origin whose answers are size bytes of 'o'
-// behind a proxy running hang with budget.
-func startHangProxy(t *testing.T, budget time.Duration, size int) string {
+// behind a proxy running hang with budget, over TLS for a.test when tlsOn.
+func startHangProxy(t *testing.T, budget time.Duration, size int, tlsOn ...bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,6 +64,11 @@ func startHangProxy(t *testing.T, budget time.Duration, size int) string {
 		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{
 			{URL: "http://" + ln.Addr().String()}}}},
 	}}}
+	if len(tlsOn) > 0 && tlsOn[0] {
+		certFile, keyFile := tlstest.Files(t, "a.test")
+		cfg.Services[0].Host = "a.test"
+		cfg.Services[0].TLS = &configs.TLS{CertFile: certFile, KeyFile: keyFile}
+	}
 	return strings.TrimPrefix(startProxy(t, cfg, h), "http://")
 }
 
@@ -125,6 +132,41 @@ func TestPluginTimeoutAfterPipelinedRequestsKeepsTheirAnswers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Over TLS the watchdog's 504 goes through the same TLS connection the
+// serving goroutine, stuck in the plugin, owns: it arrives after the
+// earlier pipelined answer, as one valid record stream.
+func TestPluginTimeoutOverTLS(t *testing.T) {
+	t.Parallel()
+	const budget = 200 * time.Millisecond
+	addr := startHangProxy(t, budget, 40<<10, true)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr,
+		&tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	io.WriteString(c, "GET /fast HTTP/1.1\r\nHost: a.test\r\n\r\nGET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 || len(got) != 40<<10 {
+		t.Fatalf("answer 1: status %d, %d bytes, %v; want 200 and 40 KiB", resp.StatusCode, len(got), err)
+	}
+	resp, err = http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != http.StatusGatewayTimeout || took > budget+time.Second {
+		t.Fatalf("answer 2: status %d after %v, want 504 in about the %v budget", resp.StatusCode, took, budget)
 	}
 }
 
