@@ -61,7 +61,7 @@ type call struct {
 	parent context.Context
 	req    *http.Request  // request phase when resp is nil
 	resp   *http.Response // response phase
-	res    *plugin.Result // a Stop result, for the waiter
+	res    *plugin.Result // a Stop result, for phase
 
 	panicked bool
 	panicVal any
@@ -120,7 +120,7 @@ func (c *call) exec() {
 func (c *call) run(p *entry) (res *plugin.Result) {
 	ctx := c.ctx.Load()
 	defer func() {
-		ctx.finish(context.Canceled) // no-op if the waiter gave up first
+		ctx.finish(context.Canceled) // no-op if the watchdog gave up first
 		if v := recover(); v != nil {
 			c.panicked, c.panicVal, c.stack = true, v, debug.Stack()
 		}
