@@ -108,17 +108,16 @@ func Release(x *Exchange) {
 // (the plugin may still be writing what they would read), a body Read by
 // the plugin returns an error instead of touching fasthttp's buffers or the
 // client connection, the request context reports context.Canceled, and
-// Release keeps every object out of the pools. Abandon waits for a Read of
-// the request body in progress to return, because that Read may be using
-// the client connection that fasthttp is about to reuse. It does not wait
-// for a Read of a response body stream, which may be blocked on the
-// backend: the caller must keep that stream from being released until the
-// plugin returns (pluginhost runs plugins on the goroutine that would
-// release it).
+// Release keeps every object out of the pools. Abandon does not wait for a
+// Read of a body stream in progress, which may be blocked on the client or
+// the backend (it waits only for a copy out of a buffered body): the
+// caller must keep the client connection and the backend stream from being
+// reused until the plugin returns. pluginhost runs plugins on the
+// goroutine that would reuse them, and calls Abandon from another.
 func (x *Exchange) Abandon() {
 	x.abandoned = true
 	x.rctx.unbind()
-	x.reqBody.detach()
+	x.reqBody.detachStream()
 	x.resBody.detachStream()
 }
 

@@ -101,9 +101,9 @@ func (r *bodyReader) detach() {
 	r.mu.Unlock()
 }
 
-// detachStream is detach for a response body stream that the caller keeps
-// alive until the plugin returns (see Abandon): a Read in progress
-// may be blocked on the backend for as long as its response timeout, so
+// detachStream is detach for a body stream that the caller keeps alive
+// until the plugin returns (see Abandon): a Read in progress may be
+// blocked on the client or the backend for as long as their timeouts, so
 // it is not waited for; the Reads after it fail. A buffered body is
 // waited for as by detach (its Read only copies).
 func (r *bodyReader) detachStream() {

@@ -159,18 +159,18 @@ func (c *call) expire(now int64) {
 }
 
 // answer ends an abandoned call for everyone but its plugin: the plugin's
-// context reports the deadline, the client gets its 504 and the connection
-// is closed, which also fails a plugin's read of the request body that
-// waits on the client; later body reads fail too (Abandon). It signals
-// done last, and touches c no more: the serving goroutine then recycles
-// it.
+// context reports the deadline and its later body reads fail (Abandon),
+// both before the client can see its 504; then the connection is closed,
+// which also fails a read of the request body that waits on the client.
+// It signals done last, and touches c no more: the serving goroutine then
+// recycles it.
 func (c *call) answer() {
 	c.ctx.Load().finish(context.DeadlineExceeded)
+	if c.to.ax != nil {
+		c.to.ax.Abandon()
+	}
 	if c.to.conn != nil {
 		answerOnConn(c.to.conn, c.to.head)
-	}
-	if c.to.ax != nil {
-		c.to.ax.Abandon() // after the close: it waits for a body read in progress
 	}
 	c.done <- struct{}{}
 }
