@@ -67,9 +67,12 @@ func (p *sticky) prepare(s *set) { p.base.prepare(s) }
 
 func (p *sticky) pick(s *set, r *Request) *Backend {
 	if r.Ctx != nil {
-		if v := r.Ctx.Request.Header.Cookie(p.cookie); len(v) > 0 {
+		if v := r.Ctx.Request.Header.Cookie(p.cookie); len(v) >= 8 {
+			// The word is read once; only a backend whose value starts
+			// with it is compared in full.
+			pre := binary.LittleEndian.Uint64(v)
 			for _, b := range s.up {
-				if b.owns(v) {
+				if b.tokenPrefix == pre && b.owns(v) {
 					if s.take(b, r) {
 						return b
 					}
