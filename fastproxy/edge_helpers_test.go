@@ -172,7 +172,13 @@ func edgeTestLogger() *slog.Logger {
 // inside the edge. The Server is shut down when the test ends.
 func edgeStart(t testing.TB, cfg *configs.Config, wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler) *Server {
 	t.Helper()
-	s, err := New(cfg, Options{Logger: edgeTestLogger()})
+	return edgeStartWith(t, cfg, Options{Logger: edgeTestLogger()}, wrap)
+}
+
+// edgeStartWith is edgeStart with the Server's Options.
+func edgeStartWith(t testing.TB, cfg *configs.Config, opts Options, wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler) *Server {
+	t.Helper()
+	s, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

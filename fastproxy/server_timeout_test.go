@@ -2,7 +2,6 @@ package fastproxy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -217,18 +216,8 @@ func TestServerCutsStalledDownload(t *testing.T) {
 func TestServerCutsStalledDownloadWithPlugins(t *testing.T) {
 	t.Parallel()
 	o := edgeStartOrigin(t, edgeRespondBig)
-	s, err := New(edgeConfig(o.URL, edgeShortTimeouts), Options{Logger: edgeTestLogger(), Plugins: &pathPlugins{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	s := edgeStartWith(t, edgeConfig(o.URL, edgeShortTimeouts),
+		Options{Logger: edgeTestLogger(), Plugins: &pathPlugins{}}, nil)
 	c := edgeDial(t, edgeAddr(t, s))
 	c.(*net.TCPConn).SetReadBuffer(64 << 10)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
