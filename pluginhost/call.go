@@ -181,8 +181,9 @@ func (c *call) answer() {
 // returned; the caller releases it), panics (ranPanicked) or overruns its
 // budget (ranTimedOut: the client was answered through to, whose
 // exchange is abandoned). The results of plugins that went on are
-// released.
-func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response, to rescue) (res *plugin.Result, o outcome) {
+// released. first, when not nil, is a fresh zero context for the first
+// plugin, so that a request's two phases can share one allocation.
+func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response, to rescue, first *callCtx) (res *plugin.Result, o outcome) {
 	chain := h.onRequest
 	if resp != nil {
 		chain = h.onResponse
@@ -191,7 +192,11 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 	c.chain, c.parent, c.req, c.resp, c.to = chain, parent, req, resp, to
 	p := chain[0]
 	deadline := time.Now().Add(p.timeout)
-	c.ctx.Store(newCallCtx(parent, deadline))
+	if first == nil {
+		first = new(callCtx)
+	}
+	first.init(parent, deadline)
+	c.ctx.Store(first)
 	c.due.Store(int64(deadline.Sub(epoch)))
 	c.state.Store(callState(callRunning, 0))
 	s := h.watch.enter(c)
@@ -251,10 +256,17 @@ type callCtx struct {
 var _ context.Context = (*callCtx)(nil)
 
 func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
+	c := new(callCtx)
+	c.init(parent, deadline)
+	return c
+}
+
+// init readies a zero callCtx, before any plugin sees it.
+func (c *callCtx) init(parent context.Context, deadline time.Time) {
 	if parent == nil {
 		parent = context.Background()
 	}
-	return &callCtx{parent: parent, deadline: deadline}
+	c.parent, c.deadline = parent, deadline
 }
 
 // finish ends the context with err, unless it has already ended.

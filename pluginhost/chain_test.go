@@ -95,7 +95,7 @@ func TestChainRunsInOneHandOffWithABudgetPerPlugin(t *testing.T) {
 			h.watch = newWatchdog(tickFor(budget))
 			r, _ := http.NewRequest("GET", "http://example/", nil)
 			start := time.Now()
-			res, o := h.phase(context.Background(), r, nil, rescue{})
+			res, o := h.phase(context.Background(), r, nil, rescue{}, nil)
 			took := time.Since(start)
 			status := 0
 			if o == ranOK && res.Action() == plugin.Stop {
@@ -137,7 +137,7 @@ func TestChainGivesEachPluginItsOwnContext(t *testing.T) {
 	}
 	defer h.Close(t.Context())
 	r, _ := http.NewRequest("GET", "http://example/", nil)
-	if _, o := h.phase(context.Background(), r, nil, rescue{}); o != ranOK {
+	if _, o := h.phase(context.Background(), r, nil, rescue{}, nil); o != ranOK {
 		t.Fatalf("outcome %v", o)
 	}
 	if doneA == doneB {

@@ -19,6 +19,9 @@ import (
 type exchange struct {
 	h  *Host
 	ax *adapter.Exchange
+	// ctxs are the first plugin's contexts of the two phases, made in one
+	// allocation on first use and never reused: a plugin may keep its ctx.
+	ctxs *[2]callCtx
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -39,7 +42,7 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 		return ex, false
 	}
 	req := ex.ax.Request()
-	res, o := h.phase(req.Context(), req, nil, ex.rescue(ctx))
+	res, o := h.phase(req.Context(), req, nil, ex.rescue(ctx), ex.firstCtx(0))
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
@@ -70,7 +73,7 @@ func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	resp := ex.ax.Response()
-	res, o := h.phase(resp.Request.Context(), nil, resp, ex.rescue(ctx))
+	res, o := h.phase(resp.Request.Context(), nil, resp, ex.rescue(ctx), ex.firstCtx(1))
 	switch o {
 	case ranPanicked:
 		answerError(ctx, fasthttp.StatusInternalServerError)
@@ -89,8 +92,17 @@ func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 // Release returns the exchange and the adapter's objects to their pools.
 func (ex *exchange) Release() {
 	adapter.Release(ex.ax)
-	ex.h, ex.ax = nil, nil
+	ex.h, ex.ax, ex.ctxs = nil, nil, nil
 	exchangePool.Put(ex)
+}
+
+// firstCtx returns the first plugin's context for phase i (0: request,
+// 1: response).
+func (ex *exchange) firstCtx(i int) *callCtx {
+	if ex.ctxs == nil {
+		ex.ctxs = new([2]callCtx)
+	}
+	return &ex.ctxs[i]
 }
 
 // rescue is what the watchdog needs to answer ctx's client on its own.

@@ -61,7 +61,7 @@ func TestWatchdogStopsWhenIdleAndStillEnforcesTheBudgetAfter(t *testing.T) {
 		r, _ := http.NewRequest("GET", "http://example/", nil)
 		r.Header.Set("X-Sleep", sleep)
 		start := time.Now()
-		res, o := h.phase(context.Background(), r, nil, rescue{})
+		res, o := h.phase(context.Background(), r, nil, rescue{}, nil)
 		if o == ranOK {
 			res.Release()
 		}
