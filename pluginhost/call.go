@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -56,6 +57,7 @@ type call struct {
 	done  chan struct{}           // capacity 1: the watchdog's answer to an abandoned call is written
 	ctx   atomic.Pointer[callCtx] // the running plugin's; read by the watchdog's answer
 	to    rescue
+	log   *slog.Logger
 
 	chain  []*entry
 	parent context.Context
@@ -154,17 +156,19 @@ func (c *call) expire(now int64) {
 	s := c.state.Load()
 	if s&(1<<kindBits-1) == callRunning && now >= c.due.Load() &&
 		c.state.CompareAndSwap(s, s&^(1<<kindBits-1)|callAbandoned) {
-		go c.answer() // a write may block; the watchdog serves every call
+		go c.answer(c.chain[s>>kindBits]) // a write may block; the watchdog serves every call
 	}
 }
 
-// answer ends an abandoned call for everyone but its plugin: the plugin's
-// context reports the deadline and its later body reads fail (Abandon),
-// both before the client can see its 504; then the connection is closed,
-// which also fails a read of the request body that waits on the client.
-// It signals done last, and touches c no more: the serving goroutine then
-// recycles it.
-func (c *call) answer() {
+// answer ends the abandoned call c, whose plugin p overran its budget, for
+// everyone but p: p's context reports the deadline and its later body
+// reads fail (Abandon), both before the client can see its 504; then the
+// connection is closed, which also fails a read of the request body that
+// waits on the client. It logs the overrun now, not when p returns: p may
+// never return. It signals done last, and touches c no more: the serving
+// goroutine then recycles it.
+func (c *call) answer(p *entry) {
+	c.log.Error("plugin exceeded its timeout; answering 504", "plugin", p.name, "timeout", p.timeout)
 	c.ctx.Load().finish(context.DeadlineExceeded)
 	if c.to.ax != nil {
 		c.to.ax.Abandon()
@@ -189,7 +193,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 		chain = h.onResponse
 	}
 	c := callPool.Get().(*call)
-	c.chain, c.parent, c.req, c.resp, c.to = chain, parent, req, resp, to
+	c.chain, c.parent, c.req, c.resp, c.to, c.log = chain, parent, req, resp, to, h.log
 	p := chain[0]
 	deadline := time.Now().Add(p.timeout)
 	if first == nil {
@@ -205,10 +209,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 	state := c.state.Load()
 	at := int(state >> kindBits)
 	if state&(1<<kindBits-1) == callAbandoned {
-		<-c.done // the client has its answer
-		p = chain[at]
-		h.log.Error("plugin exceeded its timeout; answered 504",
-			"plugin", p.name, "timeout", p.timeout)
+		<-c.done // the client has its answer, and the log its line
 		h.putCall(c)
 		return nil, ranTimedOut
 	}
@@ -227,7 +228,7 @@ func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Respo
 // may have kept its own.
 func (h *Host) putCall(c *call) {
 	c.ctx.Store(nil)
-	c.chain, c.parent, c.req, c.resp, c.res, c.to = nil, nil, nil, nil, nil, rescue{}
+	c.chain, c.parent, c.req, c.resp, c.res, c.to, c.log = nil, nil, nil, nil, nil, rescue{}, nil
 	c.panicked, c.panicVal, c.stack = false, nil, nil
 	callPool.Put(c)
 }

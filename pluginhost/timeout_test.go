@@ -3,10 +3,12 @@ package pluginhost_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -42,8 +44,9 @@ func (hang) ProcessResponse(context.Context, *http.Response) *plugin.Result {
 }
 
 // startHangProxy serves an origin whose answers are size bytes of 'o'
-// behind a proxy running hang with budget, over TLS for a.test when tlsOn.
-func startHangProxy(t *testing.T, budget time.Duration, size int, tlsOn ...bool) string {
+// behind a proxy running hang with budget, logging to log (nil: nowhere),
+// over TLS for a.test when tlsOn.
+func startHangProxy(t *testing.T, budget time.Duration, size int, log *slog.Logger, tlsOn ...bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +57,7 @@ func startHangProxy(t *testing.T, budget time.Duration, size int, tlsOn ...bool)
 	go origin.Serve(ln)
 	t.Cleanup(func() { origin.Shutdown() })
 	h, err := pluginhost.New([]plugin.Handler{hang{sleep: 2 * time.Second}},
-		map[string]configs.PluginSettings{"hang": {Timeout: configs.Duration(budget)}}, quiet)
+		map[string]configs.PluginSettings{"hang": {Timeout: configs.Duration(budget)}}, cmp.Or(log, quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestPluginTimeoutAfterPipelinedRequestsKeepsTheirAnswers(t *testing.T) {
 	for _, size := range []int{12, 40 << 10} {
 		for _, method := range []string{"GET", "HEAD"} {
 			t.Run(fmt.Sprintf("%s-%dB", method, size), func(t *testing.T) {
-				c := dial(t, startHangProxy(t, budget, size))
+				c := dial(t, startHangProxy(t, budget, size, nil))
 				start := time.Now()
 				io.WriteString(c, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"+
 					"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"+
@@ -141,7 +144,7 @@ func TestPluginTimeoutAfterPipelinedRequestsKeepsTheirAnswers(t *testing.T) {
 func TestPluginTimeoutOverTLS(t *testing.T) {
 	t.Parallel()
 	const budget = 200 * time.Millisecond
-	addr := startHangProxy(t, budget, 40<<10, true)
+	addr := startHangProxy(t, budget, 40<<10, nil, true)
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr,
 		&tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
 	if err != nil {
@@ -170,13 +173,41 @@ func TestPluginTimeoutOverTLS(t *testing.T) {
 	}
 }
 
+// The overrun is logged when the client is answered, not when the plugin
+// returns: a plugin that hangs may never return.
+func TestPluginTimeoutIsLoggedWhenAnswered(t *testing.T) {
+	t.Parallel()
+	const budget = 200 * time.Millisecond
+	log, logs := newLog()
+	c := dial(t, startHangProxy(t, budget, 12, log))
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+	// The line is written just before the answer; the plugin sleeps 2s.
+	for deadline := time.Now().Add(500 * time.Millisecond); ; time.Sleep(10 * time.Millisecond) {
+		l := logs.String()
+		if strings.Contains(l, "exceeded its timeout") && strings.Contains(l, "plugin=hang") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no overrun logged by the time of the 504:\n%s", l)
+		}
+	}
+}
+
 // A request-phase plugin blocked reading an upload the client stopped
 // sending gets the client its 504 in about the budget, not when client_read
 // would cut the upload off (30s by default).
 func TestPluginBlockedOnAStalledUploadAnswers504InAboutTheBudget(t *testing.T) {
 	t.Parallel()
 	const budget = 200 * time.Millisecond
-	c := dial(t, startHangProxy(t, budget, 12))
+	c := dial(t, startHangProxy(t, budget, 12, nil))
 	start := time.Now()
 	// fasthttp reads the first 8 KiB of a body before the handler runs.
 	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("u", 9000))
