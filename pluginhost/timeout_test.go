@@ -18,14 +18,19 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
 	"github.com/spillway-lb/spillway/pluginhost"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
 )
 
 // hang is a plugin that ignores its context: on /slow it sleeps for
-// sleep, and on /upload it reads the whole request body first.
-type hang struct{ sleep time.Duration }
+// sleep, on /block it waits for block to close, and on /upload it reads
+// the whole request body first.
+type hang struct {
+	sleep time.Duration
+	block chan struct{}
+}
 
 func (hang) Name() string   { return "hang" }
 func (hang) Priority() int  { return 0 }
@@ -34,6 +39,8 @@ func (h hang) ProcessRequest(_ context.Context, r *http.Request) *plugin.Result 
 	switch r.URL.Path {
 	case "/slow":
 		time.Sleep(h.sleep)
+	case "/block":
+		<-h.block
 	case "/upload":
 		io.Copy(io.Discard, r.Body)
 	}
@@ -198,6 +205,51 @@ func TestPluginTimeoutIsLoggedWhenAnswered(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no overrun logged by the time of the 504:\n%s", l)
 		}
+	}
+}
+
+// A plugin that never returns holds its connection's goroutine, but not a
+// graceful shutdown past its context: Shutdown gives up on that
+// connection when its context ends (the binary's shutdown_grace).
+func TestShutdownIsNotHeldByAHungPlugin(t *testing.T) {
+	t.Parallel()
+	const budget = 100 * time.Millisecond
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	h, err := pluginhost.New([]plugin.Handler{hang{block: block}},
+		map[string]configs.PluginSettings{"hang": {Timeout: configs.Duration(budget)}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	srv, err := fastproxy.New(&configs.Config{Host: "127.0.0.1", Services: []configs.Service{{
+		Name: "hang",
+		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{
+			{URL: "http://" + startOrigin(t, &rig{})}}}},
+	}}}, fastproxy.Options{Logger: quiet, Plugins: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, srv.Addrs()[0].String())
+	io.WriteString(c, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+	const grace = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	start := time.Now()
+	srv.Shutdown(ctx)
+	if took := time.Since(start); took > grace+time.Second {
+		t.Fatalf("Shutdown took %v with a %v context", took, grace)
 	}
 }
 
