@@ -29,8 +29,9 @@ import (
 // core, requests through one plugin were served at 0.65–0.82× of the
 // no-plugin rate that way against 0.84–0.88× inline (README, Benchmarks).
 // Calls are pooled, and the normal path starts no goroutine; it allocates
-// one context per plugin call (see callCtx). An overrun is noticed on the
-// watchdog's next tick, at most one tick (see tickFor) after the budget.
+// one context per plugin call (see callCtx), the first plugin's of both
+// phases together. An overrun is noticed on the watchdog's next tick, at
+// most one tick (see tickFor) after the budget.
 
 // A call's state is its kind in the low two bits and the index of the
 // plugin it runs (or ended on) above them. The watchdog and the serving
@@ -183,9 +184,8 @@ func (c *call) answer(p *entry) {
 // or the response phase on resp when resp is non-nil; that list must not
 // be empty. It stops at the first plugin that answers Stop (its result is
 // returned; the caller releases it), panics (ranPanicked) or overruns its
-// budget (ranTimedOut: the client was answered through to, whose
-// exchange is abandoned). The results of plugins that went on are
-// released. first, when not nil, is a fresh zero context for the first
+// budget (ranTimedOut: the watchdog answered the client on to.conn and
+// abandoned to.ax). The results of plugins that went on are released. first, when not nil, is a fresh zero context for the first
 // plugin, so that a request's two phases can share one allocation.
 func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response, to rescue, first *callCtx) (res *plugin.Result, o outcome) {
 	chain := h.onRequest
