@@ -52,10 +52,10 @@ func (s step) ProcessRequest(ctx context.Context, _ *http.Request) *plugin.Resul
 	return plugin.ResultModify
 }
 
-// One hand-off runs the whole phase, but each plugin keeps its own budget,
-// a Stop or panic ends the chain there, and an overrun is reported for the
+// One call runs the whole phase, but each plugin keeps its own budget, a
+// Stop or panic ends the chain there, and an overrun is reported for the
 // plugin that overran.
-func TestChainRunsInOneHandOffWithABudgetPerPlugin(t *testing.T) {
+func TestChainRunsInOneCallWithABudgetPerPlugin(t *testing.T) {
 	const budget = 150 * time.Millisecond
 	cases := []struct {
 		desc   string
