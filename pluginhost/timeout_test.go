@@ -82,6 +82,20 @@ func startHangProxy(t *testing.T, budget time.Duration, size int, log *slog.Logg
 	return strings.TrimPrefix(startProxy(t, cfg, h), "http://")
 }
 
+// get504 sends GET path on c and fails unless the answer is a 504.
+func get504(t *testing.T, c net.Conn, path string) {
+	t.Helper()
+	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("GET %s: status %d, want 504", path, resp.StatusCode)
+	}
+}
+
 // dial opens a raw client connection that gives up after 10s.
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
@@ -187,15 +201,7 @@ func TestPluginTimeoutIsLoggedWhenAnswered(t *testing.T) {
 	const budget = 200 * time.Millisecond
 	log, logs := newLog()
 	c := dial(t, startHangProxy(t, budget, 12, log))
-	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusGatewayTimeout {
-		t.Fatalf("status %d, want 504", resp.StatusCode)
-	}
+	get504(t, c, "/slow")
 	// The line is written just before the answer; the plugin sleeps 2s.
 	for deadline := time.Now().Add(500 * time.Millisecond); ; time.Sleep(10 * time.Millisecond) {
 		l := logs.String()
@@ -234,15 +240,7 @@ func TestShutdownIsNotHeldByAHungPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dial(t, srv.Addrs()[0].String())
-	io.WriteString(c, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusGatewayTimeout {
-		t.Fatalf("status %d, want 504", resp.StatusCode)
-	}
+	get504(t, c, "/block")
 	const grace = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
