@@ -125,15 +125,7 @@ backends:
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(bin, "-config", cfgFile)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitListening(t, addr, &logs)
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
 
 	type result struct {
 		status int
@@ -213,6 +205,23 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startBinary runs bin on cfgFile, which serves on port, until the test
+// ends, and returns it once it listens, with its log (written by the
+// process while the test reads it) and its address.
+func startBinary(t *testing.T, bin, cfgFile string, port int) (*exec.Cmd, *syncBuffer, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", cfgFile)
+	logs := new(syncBuffer)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr, logs)
+	return cmd, logs, addr
 }
 
 func waitListening(t *testing.T, addr string, logs fmt.Stringer) {
@@ -329,15 +338,7 @@ backends:
 			if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(bin, "-config", cfgFile)
-			var logs syncBuffer
-			cmd.Stderr = &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			addr := fmt.Sprintf("127.0.0.1:%d", port)
-			waitListening(t, addr, &logs)
+			cmd, logs, addr := startBinary(t, bin, cfgFile, port)
 
 			resp, err := http.Get("http://" + addr + "/")
 			if err != nil {
