@@ -252,10 +252,11 @@ func (s *set) overloaded(b *Backend, bound float64, total *int64) bool {
 // set, or any number of at least limit once the count reaches it. Summing
 // the backends' own counters on demand, rather than keeping a pool-wide
 // total, spares every request two atomic writes to one shared cache line
-// (about 10ns of a pick on one core, more under contention); the sum is
-// taken only when the cheaper tests cannot decide, and each term is one
-// load. Concurrent picks make it approximate, as any count read without
-// a lock would be.
+// (about 10ns of a pick on one core, more under contention). The bounded
+// policies sum only when a busy candidate must be judged; adaptive sums on
+// every pick, stopping at limit, which costs at most one load per backend
+// like the least-loaded scans it chooses between. Concurrent picks make
+// it approximate, as any count read without a lock would be.
 func (s *set) load(limit int64) int64 {
 	var n int64
 	for _, b := range s.up {
