@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
 // ring is a consistent-hash ring: sorted points, each owned by one backend
@@ -159,6 +161,10 @@ const (
 type hashKey struct {
 	kind hashKind
 	name string
+	// header is name as fasthttp stores a header key (normalized), so a
+	// pick looks it up with PeekCanonical instead of normalizing a copy
+	// of the name on every request.
+	header []byte
 }
 
 // parseHashKey reads "ip" (the default, for ""), "path", "header:NAME" or
@@ -170,7 +176,8 @@ func parseHashKey(s string) (hashKey, error) {
 	case s == "path":
 		return hashKey{kind: keyPath}, nil
 	case strings.HasPrefix(s, "header:") && len(s) > len("header:"):
-		return hashKey{kind: keyHeader, name: s[len("header:"):]}, nil
+		name := s[len("header:"):]
+		return hashKey{kind: keyHeader, name: name, header: fasthttp.AppendNormalizedHeaderKey(nil, name)}, nil
 	case strings.HasPrefix(s, "cookie:") && len(s) > len("cookie:"):
 		return hashKey{kind: keyCookie, name: s[len("cookie:"):]}, nil
 	}
@@ -185,7 +192,7 @@ func (k hashKey) hash(r *Request) uint64 {
 		var v []byte
 		switch k.kind {
 		case keyHeader:
-			v = c.Request.Header.Peek(k.name)
+			v = c.Request.Header.PeekCanonical(k.header)
 		case keyCookie:
 			v = c.Request.Header.Cookie(k.name)
 		case keyPath:

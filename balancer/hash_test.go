@@ -1,11 +1,13 @@
 package balancer
 
 import (
+	"bufio"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +81,47 @@ func TestConsistentHashSameKeySameBackend(t *testing.T) {
 				t.Errorf("50 keys used only %d of 5 backends", len(seen))
 			}
 		})
+	}
+}
+
+// The header a hash_key names is matched whatever case the config and the
+// client spell it in, as net/http and fasthttp match header names; the
+// request is parsed from the wire, as the server sees it.
+func TestConsistentHashHeaderNameIgnoresCase(t *testing.T) {
+	want := map[string]int{}
+	for _, cfgName := range []string{"X-User-Id", "x-user-id", "X-USER-ID"} {
+		p := mustPool(t, testBackends(1, 1, 1, 1, 1, 1, 1, 1), Options{Policy: "consistent-hash", HashKey: "header:" + cfgName})
+		for _, sent := range []string{"X-User-Id", "x-user-id", "X-uSeR-iD"} {
+			for i := range 40 {
+				var ctx fasthttp.RequestCtx
+				raw := fmt.Sprintf("GET / HTTP/1.1\r\nHost: a\r\n%s: user-%d\r\n\r\n", sent, i)
+				if err := ctx.Request.Header.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+					t.Fatal(err)
+				}
+				b, err := p.Pick(&Request{Ctx: &ctx, Client: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Done(b, Success, time.Millisecond)
+				key := fmt.Sprint("user-", i)
+				if first, ok := want[key]; !ok {
+					want[key] = b.Index
+				} else if b.Index != first {
+					t.Fatalf("config %q, header sent as %q: %s went to backend %d, before to %d", cfgName, sent, key, b.Index, first)
+				}
+			}
+		}
+	}
+	// Had the header been missed, each key would hash its client address
+	// instead; the same 40 keys from one client must still spread.
+	for i := range 40 {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.Set("x-user-id", fmt.Sprint("user-", i))
+		p := mustPool(t, testBackends(1, 1, 1, 1, 1, 1, 1, 1), Options{Policy: "consistent-hash", HashKey: "header:X-User-Id"})
+		b, _ := p.Pick(&Request{Ctx: &ctx, Client: netip.AddrFrom4([4]byte{192, 0, 2, 1})})
+		if b.Index != want[fmt.Sprint("user-", i)] {
+			t.Fatalf("one client: user-%d went to %d, from other clients to %d", i, b.Index, want[fmt.Sprint("user-", i)])
+		}
 	}
 }
 
