@@ -2,12 +2,14 @@ package adapter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/valyala/fasthttp"
 )
@@ -244,4 +246,35 @@ func TestApplyRequestAgainWritesChangesMadeSinceTheFirst(t *testing.T) {
 	expect(t, "second method", string(ctx.Request.Header.Method()), method)
 	expect(t, "second target", string(ctx.Request.Header.RequestURI()), path+"?v=3")
 	expect(t, "second host", string(ctx.Request.Header.Host()), host)
+}
+
+// A replacement body that fails part way is not written back: Apply*
+// returns a *BodyError saying whose body failed, and fasthttp keeps the
+// body it had, so nothing passes the part that was read off as whole.
+func TestApplyReportsABodyThatFailsPartWay(t *testing.T) {
+	failing := func() io.ReadCloser {
+		return io.NopCloser(io.MultiReader(strings.NewReader("part"), iotest.ErrReader(io.ErrClosedPipe)))
+	}
+	ctx := benchCtx(t)
+	ctx.Request.SetBodyString("client body")
+	ctx.Response.SetBodyString("backend body")
+	x := Acquire(ctx)
+	defer Release(x)
+	x.Request().Body = failing()
+	x.Response().Body = failing()
+	for _, c := range []struct {
+		phase string
+		err   error
+		body  []byte
+		want  string
+	}{
+		{"request", x.ApplyRequest(), ctx.Request.Body(), "client body"},
+		{"response", x.ApplyResponse(), ctx.Response.Body(), "backend body"},
+	} {
+		var be *BodyError
+		if !errors.As(c.err, &be) || be.Original || !errors.Is(c.err, io.ErrClosedPipe) {
+			t.Errorf("%s: Apply returned %v, want a *BodyError of the plugin's body wrapping its read error", c.phase, c.err)
+		}
+		expect(t, c.phase+" body", string(c.body), c.want)
+	}
 }

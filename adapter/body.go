@@ -33,6 +33,9 @@ type bodyReader struct {
 	closed   bool
 	detached bool
 	gone     atomic.Bool // detachStream, set without waiting for mu
+	// failed is the stream's first read error other than io.EOF: the
+	// client's upload or the backend's answer broke off.
+	failed error
 }
 
 // bodySource is *fasthttp.Request or *fasthttp.Response.
@@ -61,6 +64,9 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 				r.rec = bytebufferpool.Get()
 			}
 			r.rec.Write(p[:n]) //nolint:errcheck // never fails
+		}
+		if err != nil && err != io.EOF && r.failed == nil {
+			r.failed = err
 		}
 		return n, err
 	}
@@ -118,11 +124,43 @@ func (r *bodyReader) reset() {
 	if r.rec != nil {
 		bytebufferpool.Put(r.rec)
 	}
-	r.src, r.stream, r.buffered, r.rec = nil, nil, nil, nil
+	r.src, r.stream, r.buffered, r.rec, r.failed = nil, nil, nil, nil, nil
 	r.loaded, r.read, r.closed, r.detached = false, false, false, false
 	r.gone.Store(false)
 	r.off = 0
 }
+
+// streamFailed returns the error that broke off the stream, if it did.
+func (r *bodyReader) streamFailed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// BodyError is returned by ApplyRequest and ApplyResponse when a body they
+// had to read to the end failed part way: a plugin's replacement body, or
+// the rest of a streamed body a plugin read part of. Nothing was written
+// back, because what was read is not the whole body and sending it with
+// its length would pass it off as complete; the caller answers an error
+// instead.
+type BodyError struct {
+	// Err is the read error.
+	Err error
+	// Original is set when the error came from the body the plugin was
+	// given (the client's upload, the backend's answer), read directly or
+	// through a replacement that wraps it; otherwise it came from a body
+	// the plugin made.
+	Original bool
+}
+
+func (e *BodyError) Error() string {
+	if e.Original {
+		return "adapter: body broke off: " + e.Err.Error()
+	}
+	return "adapter: replacement body failed: " + e.Err.Error()
+}
+
+func (e *BodyError) Unwrap() error { return e.Err }
 
 // replayReader is the request body stream handed back to fasthttp after a
 // plugin read part of the streamed body or lowered its length: first the

@@ -170,9 +170,13 @@ func (x *Exchange) snapRequest(arena string, inMap int) {
 // held whole in memory and forwarded with its length as Content-Length.
 // The adapter does not know limits.max_body_bytes; a plugin that makes a
 // body from an unbounded source bounds it itself (http.MaxBytesReader).
-func (x *Exchange) ApplyRequest() {
+// If that read fails (the limit of a MaxBytesReader, a client that broke
+// off its upload), ApplyRequest returns a *BodyError and leaves the body
+// as it was, with the rest of the request written back: the request must
+// not be forwarded.
+func (x *Exchange) ApplyRequest() error {
 	if !x.reqDone || x.abandoned {
-		return
+		return nil
 	}
 	// What is applied becomes the new baseline, so a second ApplyRequest
 	// does not read a replaced body twice (header write-back is
@@ -204,18 +208,25 @@ func (x *Exchange) ApplyRequest() {
 	if r.Header != nil {
 		s.applyHeader(r.Header, &fr.Header, requestIgnored)
 	}
-	x.applyRequestBody()
+	if err := x.applyRequestBody(); err != nil {
+		return err
+	}
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.reqBody.read = false
+	return nil
 }
 
 // applyRequestBody hands a replaced body to fasthttp in full, replays a
 // stream the plugin consumed part of, or applies a changed ContentLength.
-func (x *Exchange) applyRequestBody() {
+func (x *Exchange) applyRequestBody() error {
 	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
 	switch {
 	case r.Body != s.body:
-		fr.Header.SetContentLength(replaceBody(fr, r.Body))
+		n, err := replaceBody(fr, r.Body, &x.reqBody)
+		if err != nil {
+			return err
+		}
+		fr.Header.SetContentLength(n)
 	case fr.IsBodyStream() && (x.reqBody.consumed() || r.ContentLength != s.contentLength):
 		// Hand fasthttp the bytes the plugin took, then the rest of the
 		// stream; a lowered ContentLength makes fasthttp stop early. A
@@ -233,6 +244,7 @@ func (x *Exchange) applyRequestBody() {
 	case r.ContentLength != s.contentLength:
 		truncate(fr, r.ContentLength)
 	}
+	return nil
 }
 
 // requestIgnored lists the Header keys net/http's Request.Write takes from
@@ -259,18 +271,21 @@ type bodyTarget interface {
 // or backend's bytes, in fasthttp's buffer or on the stream. ResetBody
 // then closes a backend stream, and hands a client stream's read-ahead to
 // the server, which drains whatever the replacement left unread. A nil
-// body or http.NoBody is empty; a read error ends the body where it
-// happened, as with any short body.
-func replaceBody(fr bodyTarget, body io.ReadCloser) int {
+// body or http.NoBody is empty. A read error leaves fr alone and is
+// returned as a *BodyError, Original when orig's stream had failed.
+func replaceBody(fr bodyTarget, body io.ReadCloser, orig *bodyReader) (int, error) {
 	b := bytebufferpool.Get()
 	defer bytebufferpool.Put(b)
 	if body != nil && body != http.NoBody {
-		b.ReadFrom(body) //nolint:errcheck // sent as far as it was read
+		_, err := b.ReadFrom(body)
 		body.Close()
+		if err != nil {
+			return 0, &BodyError{Err: err, Original: orig.streamFailed() != nil}
+		}
 	}
 	fr.ResetBody()
 	fr.SetBody(b.B) // a copy: b goes back to the pool
-	return len(b.B)
+	return len(b.B), nil
 }
 
 // truncate applies a ContentLength a plugin lowered without replacing the

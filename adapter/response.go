@@ -135,13 +135,15 @@ func (x *Exchange) snapResponse(arena string, inMap int) {
 // body is reset or its stream closed (it may wrap resp.Body, as
 // ApplyRequest describes), then closed and held whole in memory, and its
 // length becomes Content-Length; a streamed body the plugin read part of is
-// read to the end and sent buffered. Unchanged parts are not touched. It
-// does nothing if Response was never called or after Abandon.
-// Content-Length, Transfer-Encoding and Trailer entries in Header are
-// ignored, as in net/http's Response.Write.
-func (x *Exchange) ApplyResponse() {
+// read to the end and sent buffered. If either read fails, ApplyResponse
+// returns a *BodyError and leaves the body as it was: sending what was read
+// with its length would pass a cut body off as whole. Unchanged parts are
+// not touched. It does nothing if Response was never called or after
+// Abandon. Content-Length, Transfer-Encoding and Trailer entries in Header
+// are ignored, as in net/http's Response.Write.
+func (x *Exchange) ApplyResponse() error {
 	if !x.resDone || x.abandoned {
-		return
+		return nil
 	}
 	r, s, fr := &x.res, &x.resSnap, &x.ctx.Response
 	if r.StatusCode != s.status && r.StatusCode >= 100 && r.StatusCode <= 999 {
@@ -160,14 +162,23 @@ func (x *Exchange) ApplyResponse() {
 	}
 	switch {
 	case r.Body != s.body:
-		fr.Header.SetContentLength(replaceBody(fr, r.Body))
+		n, err := replaceBody(fr, r.Body, &x.resBody)
+		if err != nil {
+			return err
+		}
+		fr.Header.SetContentLength(n)
 	case x.resBody.consumed():
+		if err := x.resBody.streamFailed(); err != nil {
+			return &BodyError{Err: err, Original: true}
+		}
 		rec := x.resBody.rec
 		if rec == nil {
 			rec = bytebufferpool.Get()
 			x.resBody.rec = rec
 		}
-		io.Copy(rec, x.resBody.stream) //nolint:errcheck // a short body is sent short, as read
+		if _, err := io.Copy(rec, x.resBody.stream); err != nil {
+			return &BodyError{Err: err, Original: true}
+		}
 		fr.SetBody(rec.B)
 		if r.ContentLength != s.contentLength {
 			truncate(fr, r.ContentLength)
@@ -182,6 +193,7 @@ func (x *Exchange) ApplyResponse() {
 	}
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.resBody.read = false
+	return nil
 }
 
 func responseIgnored(key string) bool {

@@ -2,6 +2,9 @@ package pluginhost
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -59,7 +62,13 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 		ex.Release()
 		return nil, true
 	}
-	ex.ax.ApplyRequest()
+	if err := ex.ax.ApplyRequest(); err != nil {
+		h.bodyFailed(ctx, err, requestBodyStatus(err))
+		// The rest of the client's body, if any, is not worth draining.
+		ctx.SetConnectionClose()
+		ex.Release()
+		return nil, true
+	}
 	return ex, false
 }
 
@@ -82,11 +91,48 @@ func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 		timedOut(ctx) // releases the backend's stream: the plugin has returned
 		return
 	}
-	ex.ax.ApplyResponse()
+	if err := ex.ax.ApplyResponse(); err != nil {
+		h.bodyFailed(ctx, err, fasthttp.StatusBadGateway)
+		res.Release()
+		return
+	}
 	if res.Action() == plugin.Stop {
 		overlay(&ctx.Response, res)
 		res.Release()
 	}
+}
+
+// bodyFailed answers status for a body write-back could not read whole
+// (adapter.BodyError) and logs why: at Info for a 4xx, the client's doing
+// and common on the internet, at Warn otherwise.
+func (h *Host) bodyFailed(ctx *fasthttp.RequestCtx, err error, status int) {
+	answerError(ctx, status)
+	level := slog.LevelWarn
+	if status < 500 {
+		level = slog.LevelInfo
+	}
+	h.log.Log(context.Background(), level, "body not forwarded: it could not be read whole",
+		"status", status, "method", string(ctx.Method()), "uri", string(ctx.RequestURI()), "error", err)
+}
+
+// requestBodyStatus is the answer to a request whose body write-back could
+// not read whole: 413 when a plugin's http.MaxBytesReader refused it, 408
+// or 400 when the client's upload stalled or broke off (as fastproxy
+// answers those), 502 when a body the plugin made failed, as net/http's
+// ReverseProxy answers an outgoing body that fails.
+func requestBodyStatus(err error) int {
+	var tooLarge *http.MaxBytesError
+	var be *adapter.BodyError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return fasthttp.StatusRequestEntityTooLarge
+	case errors.As(err, &be) && be.Original && errors.As(err, &ne) && ne.Timeout():
+		return fasthttp.StatusRequestTimeout
+	case errors.As(err, &be) && be.Original:
+		return fasthttp.StatusBadRequest
+	}
+	return fasthttp.StatusBadGateway
 }
 
 // Release returns the exchange and the adapter's objects to their pools.
