@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -50,6 +51,7 @@ type Exchange struct {
 	reqBody   bodyReader
 	reqSnap   snapshot
 	replay    replayReader
+	replayBuf *bytebufferpool.ByteBuffer // the head of a long replacement body
 
 	res       http.Response
 	resDone   bool // res was converted
@@ -87,6 +89,10 @@ func Release(x *Exchange) {
 	x.reqBody.reset()
 	x.resBody.reset()
 	x.replay.reset()
+	if x.replayBuf != nil {
+		bytebufferpool.Put(x.replayBuf)
+		x.replayBuf = nil
+	}
 	if x.reqDone {
 		x.req = x.reqZero
 		x.reqURL = url.URL{}

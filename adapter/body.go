@@ -36,6 +36,10 @@ type bodyReader struct {
 	// failed is the stream's first read error other than io.EOF: the
 	// client's upload or the backend's answer broke off.
 	failed error
+	// unrecorded: a replacement streams on and reads the rest of the
+	// stream through r; nothing will replay those bytes, so they are not
+	// kept (rec would grow to the size of the upload).
+	unrecorded bool
 }
 
 // bodySource is *fasthttp.Request or *fasthttp.Response.
@@ -59,7 +63,7 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	r.read = true
 	if r.stream != nil {
 		n, err := r.stream.Read(p)
-		if n > 0 {
+		if n > 0 && !r.unrecorded {
 			if r.rec == nil {
 				r.rec = bytebufferpool.Get()
 			}
@@ -125,9 +129,16 @@ func (r *bodyReader) reset() {
 		bytebufferpool.Put(r.rec)
 	}
 	r.src, r.stream, r.buffered, r.rec, r.failed = nil, nil, nil, nil, nil
-	r.loaded, r.read, r.closed, r.detached = false, false, false, false
+	r.loaded, r.read, r.closed, r.detached, r.unrecorded = false, false, false, false, false
 	r.gone.Store(false)
 	r.off = 0
+}
+
+// stopRecording makes later stream reads pass through unrecorded.
+func (r *bodyReader) stopRecording() {
+	r.mu.Lock()
+	r.unrecorded = true
+	r.mu.Unlock()
 }
 
 // streamFailed returns the error that broke off the stream, if it did.
@@ -163,13 +174,25 @@ func (e *BodyError) Error() string {
 func (e *BodyError) Unwrap() error { return e.Err }
 
 // replayReader is the request body stream handed back to fasthttp after a
-// plugin read part of the streamed body or lowered its length: first the
-// bytes the plugin took, then the rest of the stream, ending after left
-// bytes when left is not negative (fasthttp refuses a longer stream).
+// plugin read part of the streamed body or lowered its length, or replaced
+// it with a long one: first the bytes already taken, then the rest of the
+// stream, ending after left bytes when left is not negative (fasthttp
+// refuses a longer stream). fasthttp closes it once sent, which closes a
+// replacement (closer), as net/http's client closes a request body.
 type replayReader struct {
 	head   []byte
 	stream io.Reader
 	left   int64
+	closer io.Closer
+}
+
+// Close closes the replacement body being replayed, if any.
+func (r *replayReader) Close() error {
+	if c := r.closer; c != nil {
+		r.closer = nil
+		return c.Close()
+	}
+	return nil
 }
 
 func (r *replayReader) Read(p []byte) (int, error) {
@@ -193,4 +216,4 @@ func (r *replayReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *replayReader) reset() { r.head, r.stream, r.left = nil, nil, 0 }
+func (r *replayReader) reset() { r.head, r.stream, r.left, r.closer = nil, nil, 0, nil }

@@ -165,15 +165,16 @@ func (x *Exchange) snapRequest(arena string, inMap int) {
 // plugin clears r.Host. Control characters in values become spaces.
 //
 // A replaced Body may wrap the original one (http.MaxBytesReader,
-// io.MultiReader, io.TeeReader): it is read to its end first, so its reads
-// of the original get the client's bytes, buffered or streamed. It is then
-// held whole in memory and forwarded with its length as Content-Length.
-// The adapter does not know limits.max_body_bytes; a plugin that makes a
-// body from an unbounded source bounds it itself (http.MaxBytesReader).
-// If that read fails (the limit of a MaxBytesReader, a client that broke
-// off its upload), ApplyRequest returns a *BodyError and leaves the body
-// as it was, with the rest of the request written back: the request must
-// not be forwarded.
+// io.MultiReader, io.TeeReader), whose reads then get the client's bytes,
+// buffered or streamed. Up to 64 KiB (replaceInline) it is read here, held
+// whole and forwarded with its real length as Content-Length; a longer one
+// streams to the backend (see replaceRequestBody). The adapter does not
+// know limits.max_body_bytes; a plugin that makes a body from an unbounded
+// source bounds it itself (http.MaxBytesReader). If the read here fails
+// (the limit of a MaxBytesReader, a client that broke off its upload),
+// ApplyRequest returns a *BodyError and leaves the body as it was, with
+// the rest of the request written back: the request must not be
+// forwarded.
 func (x *Exchange) ApplyRequest() error {
 	if !x.reqDone || x.abandoned {
 		return nil
@@ -222,11 +223,7 @@ func (x *Exchange) applyRequestBody() error {
 	r, s, fr := &x.req, &x.reqSnap, &x.ctx.Request
 	switch {
 	case r.Body != s.body:
-		n, err := replaceBody(fr, r.Body, &x.reqBody)
-		if err != nil {
-			return err
-		}
-		fr.Header.SetContentLength(n)
+		return x.replaceRequestBody(r.Body, r.ContentLength)
 	case fr.IsBodyStream() && (x.reqBody.consumed() || r.ContentLength != s.contentLength):
 		// Hand fasthttp the bytes the plugin took, then the rest of the
 		// stream; a lowered ContentLength makes fasthttp stop early. A
@@ -244,6 +241,51 @@ func (x *Exchange) applyRequestBody() error {
 	case r.ContentLength != s.contentLength:
 		truncate(fr, r.ContentLength)
 	}
+	return nil
+}
+
+// replaceInline is the longest replacement request body held whole and
+// sent with its real length; a longer one streams, so that a plugin that
+// wraps a large upload (a TeeReader that hashes it) does not make the proxy
+// hold all of it.
+const replaceInline = 64 << 10
+
+// replaceRequestBody makes body, a plugin's replacement, the request's
+// body. Up to replaceInline bytes it is read whole (see replaceBody);
+// beyond, the bytes read so far and then the rest of body stream to the
+// backend, chunked unless the plugin set a ContentLength other than the
+// original's (a lower one cuts the body there, as for a buffered body).
+// Only a failure within the first replaceInline bytes is a *BodyError; a
+// later one fails the forwarding, which leaves the backend's copy of the
+// request visibly short.
+func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
+	fr := &x.ctx.Request
+	if body == nil || body == http.NoBody {
+		fr.ResetBody()
+		fr.Header.SetContentLength(0)
+		return nil
+	}
+	b := bytebufferpool.Get()
+	if _, err := b.ReadFrom(io.LimitReader(body, replaceInline+1)); err != nil {
+		bytebufferpool.Put(b)
+		body.Close()
+		return &BodyError{Err: err, Original: x.reqBody.streamFailed() != nil}
+	}
+	if len(b.B) <= replaceInline {
+		body.Close()
+		fr.ResetBody()
+		fr.SetBody(b.B) // a copy: b goes back to the pool
+		fr.Header.SetContentLength(len(b.B))
+		bytebufferpool.Put(b)
+		return nil
+	}
+	x.reqBody.stopRecording()
+	x.replayBuf = b
+	x.replay.head, x.replay.stream, x.replay.closer, x.replay.left = b.B, body, body, -1
+	if length >= 0 && length != x.reqSnap.contentLength {
+		x.replay.left = length
+	}
+	fr.SetBodyStream(&x.replay, int(x.replay.left))
 	return nil
 }
 

@@ -90,3 +90,40 @@ func TestStreamedRequestBodyWrappedByPluginReachesOriginWhole(t *testing.T) {
 		t.Errorf("origin got %d bytes (prefix %q), want %d", len(g.Body), g.Body[:min(len(g.Body), 8)], len(want))
 	}
 }
+
+// A long replacement that wraps the streamed body passes the stream's
+// bytes on without keeping them: the adapter holds at most the first
+// replaceInline bytes of it, whatever the size of the upload.
+func TestLongReplacementOfAStreamKeepsNoCopy(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 128<<10) // 2 MiB
+	to, got := recorder(t)
+	c := &fasthttp.HostClient{Addr: to}
+	kept := make(chan int, 1)
+	addr := serve(t, true, func(ctx *fasthttp.RequestCtx) {
+		x := Acquire(ctx)
+		defer Release(x)
+		r := x.Request()
+		r.Body = io.NopCloser(io.TeeReader(r.Body, io.Discard))
+		if err := x.ApplyRequest(); err != nil {
+			ctx.Error(err.Error(), http.StatusBadGateway)
+			return
+		}
+		if err := c.Do(&ctx.Request, &ctx.Response); err != nil {
+			ctx.Error(err.Error(), http.StatusBadGateway)
+		}
+		n := 0
+		if x.reqBody.rec != nil {
+			n = x.reqBody.rec.Len()
+		}
+		kept <- n + len(x.replay.head)
+	})
+	raw := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	res, rbody, _ := send(t, addr, raw)
+	g := receive(t, got, res, rbody)
+	if g.Body != string(body) {
+		t.Errorf("origin got %d bytes, want %d", len(g.Body), len(body))
+	}
+	if n := receive(t, kept, res, rbody); n > 2*(replaceInline+1) {
+		t.Errorf("the adapter kept %d bytes of a %d-byte upload, want at most %d", n, len(body), 2*(replaceInline+1))
+	}
+}

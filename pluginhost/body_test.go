@@ -1,12 +1,19 @@
 package pluginhost_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -104,6 +111,117 @@ func TestWrappedBodiesPassThroughTheProxy(t *testing.T) {
 			}
 			if got := respTee.String(); got != tc.teedResp {
 				t.Errorf("response tee copied %d bytes, want %d", len(got), len(tc.teedResp))
+			}
+		})
+	}
+}
+
+// streamWrapper replaces the request body and sets its ContentLength.
+type streamWrapper struct {
+	wrap func(*http.Request)
+}
+
+func (streamWrapper) Name() string   { return "stream-wrapper" }
+func (streamWrapper) Priority() int  { return 0 }
+func (streamWrapper) Cleanup() error { return nil }
+func (w streamWrapper) ProcessRequest(_ context.Context, req *http.Request) *plugin.Result {
+	w.wrap(req)
+	return plugin.ResultModify
+}
+func (streamWrapper) ProcessResponse(context.Context, *http.Response) *plugin.Result {
+	return plugin.ResultContinue
+}
+
+// uploadSeen is what the streaming origin saw of an upload.
+type uploadSeen struct {
+	contentLength int64
+	chunked       bool
+	sum           [sha256.Size]byte
+	n             int64
+}
+
+// A long replacement body streams to the backend instead of being held
+// whole: the origin gets the first megabyte of a 4 MiB upload while the
+// client still holds back the rest, and then the whole body, chunked when
+// the plugin did not say how long it is and with its Content-Length when
+// it did.
+func TestLongReplacementBodiesStream(t *testing.T) {
+	t.Parallel()
+	const size, first = 4 << 20, 1 << 20
+	upload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	cases := []struct {
+		desc    string
+		wrap    func(*http.Request)
+		want    []byte
+		chunked bool
+	}{
+		{"TeeReader, length not set", func(r *http.Request) {
+			r.Body = io.NopCloser(io.TeeReader(r.Body, io.Discard))
+		}, upload, true},
+		{"MultiReader prefix, length set", func(r *http.Request) {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader("P:"), r.Body))
+			r.ContentLength += 2
+		}, append([]byte("P:"), upload...), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			started := make(chan struct{})
+			seen := make(chan uploadSeen, 1)
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := sha256.New()
+				got := uploadSeen{contentLength: r.ContentLength, chunked: slices.Contains(r.TransferEncoding, "chunked")}
+				var err error
+				got.n, err = io.CopyN(h, r.Body, first/2)
+				if err == nil {
+					close(started)
+					var m int64
+					m, err = io.Copy(h, r.Body)
+					got.n += m
+				}
+				copy(got.sum[:], h.Sum(nil))
+				seen <- got
+				if err != nil {
+					w.WriteHeader(http.StatusBadRequest)
+				}
+			}))
+			t.Cleanup(origin.Close)
+			h, err := pluginhost.New([]plugin.Handler{streamWrapper{tc.wrap}}, nil, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			url := startCountingProxy(t, h, strings.TrimPrefix(origin.URL, "http://"))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(20 * time.Second))
+			fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+			if _, err := conn.Write(upload[:first]); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-started:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the origin got nothing of the body while the client held back the rest: the proxy holds it whole")
+			}
+			if _, err := conn.Write(upload[first:]); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := <-seen
+			if resp.StatusCode != http.StatusOK || got.n != int64(len(tc.want)) || got.sum != sha256.Sum256(tc.want) {
+				t.Fatalf("status %d; origin got %d bytes (sum match %v), want 200 and %d bytes",
+					resp.StatusCode, got.n, got.sum == sha256.Sum256(tc.want), len(tc.want))
+			}
+			if wantCL := int64(len(tc.want)); got.chunked != tc.chunked || (!tc.chunked && got.contentLength != wantCL) {
+				t.Errorf("origin saw chunked=%v Content-Length %d; want chunked=%v (length %d when not)", got.chunked, got.contentLength, tc.chunked, wantCL)
 			}
 		})
 	}
