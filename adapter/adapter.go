@@ -52,6 +52,9 @@ type Exchange struct {
 	reqSnap   snapshot
 	replay    replayReader
 	replayBuf *bytebufferpool.ByteBuffer // the head of a long replacement body
+	out       outStream                  // a response body that streams on
+	// releaseLater: Release came while out still reads through x.
+	releaseLater bool
 
 	res       http.Response
 	resDone   bool // res was converted
@@ -81,11 +84,25 @@ func Acquire(ctx *fasthttp.RequestCtx) *Exchange {
 // Release ends the exchange and returns it and everything it pooled, unless
 // Abandon was called, in which case everything is left to the garbage
 // collector because a plugin may still use it. x must not be used after.
+//
+// When ApplyResponse handed fasthttp a body that reads on from the
+// backend's stream (see ApplyResponse), the pooled parts of x stay in use
+// until fasthttp has sent it and closed it; Release then only ends the
+// request context, and the close recycles x.
 func Release(x *Exchange) {
 	x.rctx.unbind()
 	if x.abandoned {
 		return
 	}
+	if x.out.x != nil {
+		x.releaseLater = true
+		return
+	}
+	x.recycle()
+}
+
+// recycle returns x and everything it pooled.
+func (x *Exchange) recycle() {
 	x.reqBody.reset()
 	x.resBody.reset()
 	x.replay.reset()

@@ -217,3 +217,40 @@ func (r *replayReader) Read(p []byte) (int, error) {
 }
 
 func (r *replayReader) reset() { r.head, r.stream, r.left, r.closer = nil, nil, 0, nil }
+
+// keeper is a response body stream that can outlive the response holding
+// it: fastproxy's backend body. After KeepOpen the response's close of it
+// does nothing; ReleaseKept then releases it, once.
+type keeper interface {
+	KeepOpen()
+	ReleaseKept(err error)
+}
+
+// outStream is the response body handed to fasthttp, in place of the
+// backend's stream, when a plugin replaced a streamed body or read part of
+// one: it reads on (a replay of the recorded bytes and the rest of the
+// stream, or the plugin's replacement) while the client is sent the
+// answer, after the handler has returned. Its close releases the backend's
+// stream and, if Release came first, the Exchange whose body readers the
+// replacement may read through.
+type outStream struct {
+	x       *Exchange
+	r       replayReader
+	backend keeper
+}
+
+func (o *outStream) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// CloseWithError implements fasthttp.ReadCloserWithError. fasthttp calls it
+// once the answer is written, or when the response is reset.
+func (o *outStream) CloseWithError(err error) error {
+	o.r.Close() //nolint:errcheck // a replacement's close error changes nothing sent
+	o.backend.ReleaseKept(err)
+	x := o.x
+	*o = outStream{}
+	if x.releaseLater {
+		x.releaseLater = false
+		x.recycle()
+	}
+	return nil
+}

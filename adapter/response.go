@@ -130,17 +130,21 @@ func (x *Exchange) snapResponse(arena string, inMap int) {
 
 // ApplyResponse writes what a plugin changed in Response() back into
 // ctx.Response: StatusCode (100-999; others are ignored) and Status, Header
-// lines, and Body or
-// ContentLength. A replaced Body is read in full here, before the backend's
-// body is reset or its stream closed (it may wrap resp.Body, as
-// ApplyRequest describes), then closed and held whole in memory, and its
-// length becomes Content-Length; a streamed body the plugin read part of is
-// read to the end and sent buffered. If either read fails, ApplyResponse
-// returns a *BodyError and leaves the body as it was: sending what was read
-// with its length would pass a cut body off as whole. Unchanged parts are
-// not touched. It does nothing if Response was never called or after
-// Abandon. Content-Length, Transfer-Encoding and Trailer entries in Header
-// are ignored, as in net/http's Response.Write.
+// lines, and Body or ContentLength. Unchanged parts are not touched. It
+// does nothing if Response was never called or after Abandon.
+// Content-Length, Transfer-Encoding and Trailer entries in Header are
+// ignored, as in net/http's Response.Write.
+//
+// A replaced Body may wrap resp.Body, as ApplyRequest describes. When the
+// backend's answer streams (fastproxy's backend body), the replacement
+// streams to the client as it is read, chunked unless the plugin set a
+// new ContentLength, and so does a body the plugin read part of (what it
+// read, then the rest); the backend's stream and x stay in use until
+// fasthttp has sent the body (see Release). Otherwise a replacement is
+// read in full here, before the backend's body is reset, and its length
+// becomes Content-Length. If that read fails, ApplyResponse returns a
+// *BodyError and leaves the body as it was: sending what was read with
+// its length would pass a cut body off as whole.
 func (x *Exchange) ApplyResponse() error {
 	if !x.resDone || x.abandoned {
 		return nil
@@ -162,6 +166,16 @@ func (x *Exchange) ApplyResponse() error {
 	}
 	switch {
 	case r.Body != s.body:
+		if k, ok := x.resBody.stream.(keeper); ok && r.Body != nil && r.Body != http.NoBody {
+			// A streamed answer's replacement streams too (it may wrap it).
+			x.resBody.stopRecording()
+			n := int64(-1)
+			if r.ContentLength >= 0 && r.ContentLength != s.contentLength {
+				n = r.ContentLength
+			}
+			x.streamResponse(k, nil, r.Body, r.Body, n)
+			break
+		}
 		n, err := replaceBody(fr, r.Body, &x.resBody)
 		if err != nil {
 			return err
@@ -170,6 +184,20 @@ func (x *Exchange) ApplyResponse() error {
 	case x.resBody.consumed():
 		if err := x.resBody.streamFailed(); err != nil {
 			return &BodyError{Err: err, Original: true}
+		}
+		if k, ok := x.resBody.stream.(keeper); ok {
+			// What the plugin read, then the rest, as for a request; a
+			// lowered ContentLength cuts it, a raised one is not applied.
+			n := s.contentLength
+			if c := r.ContentLength; c >= 0 && (n < 0 || c < n) {
+				n = c
+			}
+			var head []byte
+			if x.resBody.rec != nil {
+				head = x.resBody.rec.B
+			}
+			x.streamResponse(k, head, x.resBody.stream, nil, n)
+			break
 		}
 		rec := x.resBody.rec
 		if rec == nil {
@@ -194,6 +222,15 @@ func (x *Exchange) ApplyResponse() error {
 	s.body, s.contentLength = r.Body, r.ContentLength
 	x.resBody.read = false
 	return nil
+}
+
+// streamResponse makes the response's body head and then src, n bytes
+// long (-1: until src ends, chunked), read as the client is sent it; the
+// backend's stream k stays open until then (see outStream).
+func (x *Exchange) streamResponse(k keeper, head []byte, src io.Reader, closer io.Closer, n int64) {
+	k.KeepOpen()
+	x.out = outStream{x: x, backend: k, r: replayReader{head: head, stream: src, left: n, closer: closer}}
+	x.ctx.Response.SetBodyStream(&x.out, int(n))
 }
 
 func responseIgnored(key string) bool {

@@ -218,6 +218,8 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	// released with the body: a backend is busy until its answer is sent.
 	pool *balancer.Pool
 	pb   *balancer.Backend
+	// kept: KeepOpen handed b over; the response's close does nothing.
+	kept bool
 }
 
 // inflightHolder is a streamed backend body that keeps its request counted
@@ -248,8 +250,22 @@ func (b *backendBody[C]) Read(p []byte) (int, error) {
 
 // CloseWithError implements fasthttp.ReadCloserWithError.
 func (b *backendBody[C]) CloseWithError(err error) error {
-	b.release(err)
+	if !b.kept {
+		b.release(err)
+	}
 	return nil
+}
+
+// KeepOpen hands b over to a stream that reads on from it in place of the
+// response that holds it (a plugin's replacement body through the
+// adapter): the response's close of b then does nothing, and ReleaseKept,
+// called once when that stream is done, releases b instead.
+func (b *backendBody[C]) KeepOpen() { b.kept = true }
+
+// ReleaseKept releases b after KeepOpen; err as for CloseWithError.
+func (b *backendBody[C]) ReleaseKept(err error) {
+	b.kept = false
+	b.release(err)
 }
 
 // release returns the connection (to the pool when the body was read

@@ -226,3 +226,139 @@ func TestLongReplacementBodiesStream(t *testing.T) {
 		})
 	}
 }
+
+// heldOrigin answers every request with a body of len(body) bytes, sending
+// the first part of it at once and the rest only when release is closed.
+func heldOrigin(t *testing.T, body []byte, part int, release <-chan struct{}) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", len(body))
+					c.Write(body[:part])
+					<-release
+					if _, err := c.Write(body[part:]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A response-phase plugin that replaces a streamed answer, or reads part
+// of it, does not make the proxy hold it whole: the client gets the first
+// megabyte of a 4 MiB answer while the origin still holds back the rest,
+// then all of it, chunked when the plugin did not say how long its body
+// is and with its Content-Length otherwise. The same connection then
+// serves a second request (the backend's stream and the plugin's objects
+// were released only after the answer was sent).
+func TestResponseReplacementsOfStreamsStream(t *testing.T) {
+	t.Parallel()
+	const size, part = 4 << 20, 1 << 20
+	answer := bytes.Repeat([]byte("fedcba9876543210"), size/16)
+	peek := func(b io.ReadCloser) io.ReadCloser {
+		var p [4096]byte
+		io.ReadFull(b, p[:]) // content sniffing; the body is left as it is
+		return b
+	}
+	cases := []struct {
+		desc    string
+		resp    func(*http.Response)
+		want    []byte
+		chunked bool
+	}{
+		{"TeeReader, length not set", func(r *http.Response) {
+			r.Body = io.NopCloser(io.TeeReader(r.Body, io.Discard))
+		}, answer, true},
+		{"MultiReader prefix, length set", func(r *http.Response) {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader("R:"), r.Body))
+			r.ContentLength += 2
+		}, append([]byte("R:"), answer...), false},
+		{"part read, body kept", func(r *http.Response) { r.Body = peek(r.Body) }, answer, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			origin := heldOrigin(t, answer, part, release)
+			h, err := pluginhost.New([]plugin.Handler{respWrapper{tc.resp}}, nil, quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			url := startCountingProxy(t, h, origin)
+			conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(20 * time.Second))
+			br := bufio.NewReader(conn)
+			for i := range 2 {
+				fmt.Fprintf(conn, "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, part/2)
+				early := make(chan error, 1)
+				go func() { _, err := io.ReadFull(resp.Body, got); early <- err }()
+				select {
+				case err := <-early:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the client got nothing while the origin held back the rest: the proxy holds the answer whole")
+				}
+				if i == 0 {
+					close(release)
+				}
+				rest, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got = append(got, rest...)
+				if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, tc.want) {
+					t.Fatalf("request %d: %d, %d bytes (err %v), equal %v; want 200 and %d bytes",
+						i, resp.StatusCode, len(got), err, bytes.Equal(got, tc.want), len(tc.want))
+				}
+				chunked := slices.Contains(resp.TransferEncoding, "chunked")
+				if chunked != tc.chunked || (!chunked && resp.ContentLength != int64(len(tc.want))) {
+					t.Errorf("request %d: chunked=%v Content-Length %d; want chunked=%v (length %d when not)",
+						i, chunked, resp.ContentLength, tc.chunked, len(tc.want))
+				}
+			}
+		})
+	}
+}
+
+// respWrapper changes the response in the response phase.
+type respWrapper struct{ change func(*http.Response) }
+
+func (respWrapper) Name() string   { return "resp-wrapper" }
+func (respWrapper) Priority() int  { return 0 }
+func (respWrapper) Cleanup() error { return nil }
+func (respWrapper) ProcessRequest(context.Context, *http.Request) *plugin.Result {
+	return plugin.ResultContinue
+}
+func (w respWrapper) ProcessResponse(_ context.Context, resp *http.Response) *plugin.Result {
+	w.change(resp)
+	return plugin.ResultModify
+}

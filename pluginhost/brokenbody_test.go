@@ -170,32 +170,37 @@ func brokenOrigin(t *testing.T, size, sent int) string {
 	return ln.Addr().String()
 }
 
-// A response body that write-back cannot read whole is not sent as if it
-// were complete: the client gets 502, not a 200 whose Content-Length is
-// what happened to arrive.
+// A response body that fails under a plugin is never sent as if it were
+// complete. A small answer is held whole, so its failure is known before
+// anything is sent: the client gets 502. A streamed one goes on as it is
+// read (see TestResponseReplacementsOfStreamsStream), so the head is out
+// when the failure comes: the client's body then ends short of its
+// Content-Length or without its last chunk, as without plugins.
 func TestBrokenResponseBodiesAreNotSentAsWhole(t *testing.T) {
 	t.Parallel()
 	const size, sent = 1 << 20, 300 << 10 // past the backend read buffer: the body streams
 	peek := func(b io.ReadCloser) io.ReadCloser {
 		// Reads part of the backend's stream and leaves the body as it is:
-		// write-back must read the rest, which breaks off.
+		// the rest is replayed after it, and breaks off.
 		var p [4096]byte
 		io.ReadFull(b, p[:])
 		return b
 	}
+	failing := func(io.ReadCloser) io.ReadCloser {
+		return io.NopCloser(io.MultiReader(strings.NewReader(strings.Repeat("p", 200<<10)), iotest.ErrReader(errors.New("plugin's source failed"))))
+	}
 	cases := []struct {
-		desc string
-		wrap func(io.ReadCloser) io.ReadCloser
-		// origin: true for the origin that breaks off, false for a whole one.
-		broken bool
+		desc   string
+		wrap   func(io.ReadCloser) io.ReadCloser
+		origin func(t *testing.T) string
+		cut    bool // the answer streams: want a cut body, not a 502
 	}{
-		{"plugin's replacement fails", func(io.ReadCloser) io.ReadCloser {
-			return io.NopCloser(io.MultiReader(strings.NewReader("part"), iotest.ErrReader(errors.New("plugin's source failed"))))
-		}, false},
+		{"plugin's replacement of a small answer fails", failing, func(t *testing.T) string { a, _ := countingOrigin(t); return a }, false},
+		{"plugin's replacement of a streamed answer fails", failing, func(t *testing.T) string { return brokenOrigin(t, size, size) }, true},
 		{"wrapped backend body breaks off", func(b io.ReadCloser) io.ReadCloser {
 			return io.NopCloser(io.TeeReader(b, io.Discard))
-		}, true},
-		{"backend body read in part breaks off", peek, true},
+		}, func(t *testing.T) string { return brokenOrigin(t, size, sent) }, true},
+		{"backend body read in part breaks off", peek, func(t *testing.T) string { return brokenOrigin(t, size, sent) }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -205,13 +210,7 @@ func TestBrokenResponseBodiesAreNotSentAsWhole(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer h.Close(context.Background())
-			var origin string
-			if tc.broken {
-				origin = brokenOrigin(t, size, sent)
-			} else {
-				origin, _ = countingOrigin(t)
-			}
-			url := startCountingProxy(t, h, origin)
+			url := startCountingProxy(t, h, tc.origin(t))
 			client := &http.Client{Timeout: 10 * time.Second}
 			resp, err := client.Get(url + "/")
 			if err != nil {
@@ -219,8 +218,11 @@ func TestBrokenResponseBodiesAreNotSentAsWhole(t *testing.T) {
 			}
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadGateway {
+			switch {
+			case !tc.cut && resp.StatusCode != http.StatusBadGateway:
 				t.Fatalf("client got %d with %d bytes (read error %v), want 502", resp.StatusCode, len(body), err)
+			case tc.cut && err == nil:
+				t.Fatalf("client got %d and a body of %d bytes that read whole, want it cut short", resp.StatusCode, len(body))
 			}
 		})
 	}
