@@ -116,20 +116,27 @@ func TestWrappedBodiesPassThroughTheProxy(t *testing.T) {
 	}
 }
 
-// streamWrapper replaces the request body and sets its ContentLength.
-type streamWrapper struct {
-	wrap func(*http.Request)
+// changer changes the request or the response in place, in the phase
+// whose function is set.
+type changer struct {
+	req  func(*http.Request)
+	resp func(*http.Response)
 }
 
-func (streamWrapper) Name() string   { return "stream-wrapper" }
-func (streamWrapper) Priority() int  { return 0 }
-func (streamWrapper) Cleanup() error { return nil }
-func (w streamWrapper) ProcessRequest(_ context.Context, req *http.Request) *plugin.Result {
-	w.wrap(req)
+func (changer) Name() string   { return "changer" }
+func (changer) Priority() int  { return 0 }
+func (changer) Cleanup() error { return nil }
+func (c changer) ProcessRequest(_ context.Context, req *http.Request) *plugin.Result {
+	if c.req != nil {
+		c.req(req)
+	}
 	return plugin.ResultModify
 }
-func (streamWrapper) ProcessResponse(context.Context, *http.Response) *plugin.Result {
-	return plugin.ResultContinue
+func (c changer) ProcessResponse(_ context.Context, resp *http.Response) *plugin.Result {
+	if c.resp != nil {
+		c.resp(resp)
+	}
+	return plugin.ResultModify
 }
 
 // uploadSeen is what the streaming origin saw of an upload.
@@ -186,7 +193,7 @@ func TestLongReplacementBodiesStream(t *testing.T) {
 				}
 			}))
 			t.Cleanup(origin.Close)
-			h, err := pluginhost.New([]plugin.Handler{streamWrapper{tc.wrap}}, nil, quiet)
+			h, err := pluginhost.New([]plugin.Handler{changer{req: tc.wrap}}, nil, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,37 +237,20 @@ func TestLongReplacementBodiesStream(t *testing.T) {
 // heldOrigin answers every request with a body of len(body) bytes, sending
 // the first part of it at once and the rest only when release is closed.
 func heldOrigin(t *testing.T, body []byte, part int, release <-chan struct{}) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return rawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", len(body))
-					c.Write(body[:part])
-					<-release
-					if _, err := c.Write(body[part:]); err != nil {
-						return
-					}
-				}
-			}()
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", len(body))
+			c.Write(body[:part])
+			<-release
+			if _, err := c.Write(body[part:]); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // A response-phase plugin that replaces a streamed answer, or reads part
@@ -299,7 +289,7 @@ func TestResponseReplacementsOfStreamsStream(t *testing.T) {
 			t.Parallel()
 			release := make(chan struct{})
 			origin := heldOrigin(t, answer, part, release)
-			h, err := pluginhost.New([]plugin.Handler{respWrapper{tc.resp}}, nil, quiet)
+			h, err := pluginhost.New([]plugin.Handler{changer{resp: tc.resp}}, nil, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,18 +337,4 @@ func TestResponseReplacementsOfStreamsStream(t *testing.T) {
 			}
 		})
 	}
-}
-
-// respWrapper changes the response in the response phase.
-type respWrapper struct{ change func(*http.Response) }
-
-func (respWrapper) Name() string   { return "resp-wrapper" }
-func (respWrapper) Priority() int  { return 0 }
-func (respWrapper) Cleanup() error { return nil }
-func (respWrapper) ProcessRequest(context.Context, *http.Request) *plugin.Result {
-	return plugin.ResultContinue
-}
-func (w respWrapper) ProcessResponse(_ context.Context, resp *http.Response) *plugin.Result {
-	w.change(resp)
-	return plugin.ResultModify
 }

@@ -142,9 +142,11 @@ func TestBrokenRequestBodiesAreNotForwarded(t *testing.T) {
 	}
 }
 
-// brokenOrigin announces a body of size bytes and sends only sent of them
-// before closing the connection, as a backend that crashed mid-answer.
-func brokenOrigin(t *testing.T, size, sent int) string {
+// rawOrigin serves each connection accepted on a loopback listener with
+// serve, under a 20 s deadline, until the test ends, and returns its
+// address: for origins that misbehave in ways no HTTP server library
+// would.
+func rawOrigin(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,15 +161,23 @@ func brokenOrigin(t *testing.T, size, sent int) string {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", size, strings.Repeat("y", sent))
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				serve(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// brokenOrigin announces a body of size bytes and sends only sent of them
+// before closing the connection, as a backend that crashed mid-answer.
+func brokenOrigin(t *testing.T, size, sent int) string {
+	return rawOrigin(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", size, strings.Repeat("y", sent))
+	})
 }
 
 // A response body that fails under a plugin is never sent as if it were
