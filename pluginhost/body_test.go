@@ -338,3 +338,38 @@ func TestResponseReplacementsOfStreamsStream(t *testing.T) {
 		})
 	}
 }
+
+// A streamed answer whose body a plugin replaced is still compressed by
+// the compression middleware, which wraps whatever stream the response
+// holds: the client gets the plugin's body whole, gzip-encoded, and the
+// backend stream under it is released (the next request is served).
+func TestStreamedReplacementIsCompressed(t *testing.T) {
+	t.Parallel()
+	const size = 1 << 20
+	h, err := pluginhost.New([]plugin.Handler{changer{resp: func(r *http.Response) {
+		r.Body = io.NopCloser(io.MultiReader(strings.NewReader("R:"), r.Body))
+	}}}, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	cfg := &configs.Config{Host: "127.0.0.1", Middleware: []configs.Middleware{{Compression: true}}, Services: []configs.Service{{
+		Name:      "compressed",
+		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{{URL: "http://" + brokenOrigin(t, size, size)}}}},
+	}}}
+	url := startProxy(t, cfg, h)
+	client := &http.Client{Timeout: 10 * time.Second} // asks for gzip and decodes it
+	want := "R:" + strings.Repeat("y", size)
+	for i := range 2 {
+		resp, err := client.Get(url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || string(body) != want || !resp.Uncompressed {
+			t.Fatalf("request %d: %d, %d bytes (err %v), equal %v, was gzip %v; want 200, %d bytes, gzip",
+				i, resp.StatusCode, len(body), err, string(body) == want, resp.Uncompressed, len(want))
+		}
+	}
+}
