@@ -202,3 +202,24 @@ func TestApplyResponseAgainWritesChangesMadeSinceTheFirst(t *testing.T) {
 	expect(t, "second status", ctx.Response.StatusCode(), 200)
 	expect(t, "second reason", string(ctx.Response.Header.StatusMessage()), "OK")
 }
+
+// After an ApplyResponse that held a replacement whole, resp.Body reads
+// what the client will be sent, so a replacement that wraps it before a
+// second ApplyResponse wraps the first replacement.
+func TestSecondResponseReplacementWrapsTheFirst(t *testing.T) {
+	ctx := benchCtx(t)
+	x := Acquire(ctx)
+	defer Release(x)
+	r := x.Response()
+	want := "B:A:" + string(ctx.Response.Body())
+	r.Body = io.NopCloser(io.MultiReader(strings.NewReader("A:"), r.Body))
+	if err := x.ApplyResponse(); err != nil {
+		t.Fatal(err)
+	}
+	r.Body = io.NopCloser(io.MultiReader(strings.NewReader("B:"), r.Body))
+	if err := x.ApplyResponse(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "body", string(ctx.Response.Body()), want)
+	expect(t, "Content-Length", ctx.Response.Header.ContentLength(), len(want))
+}

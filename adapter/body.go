@@ -134,6 +134,15 @@ func (r *bodyReader) reset() {
 	r.off = 0
 }
 
+// rebindBuffered binds r afresh to src's buffered body, read from its
+// start; what it recorded of a stream stays until reset.
+func (r *bodyReader) rebindBuffered(src bodySource) {
+	r.mu.Lock()
+	r.src, r.stream, r.buffered, r.loaded, r.off = src, nil, nil, false, 0
+	r.read, r.closed = false, false
+	r.mu.Unlock()
+}
+
 // stopRecording makes later stream reads pass through unrecorded.
 func (r *bodyReader) stopRecording() {
 	r.mu.Lock()

@@ -271,12 +271,25 @@ func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 		body.Close()
 		return &BodyError{Err: err, Original: x.reqBody.streamFailed() != nil}
 	}
-	if len(b.B) <= replaceInline {
+	if len(b.B) > replaceInline && x.replay.stream != nil {
+		// An earlier ApplyRequest handed fasthttp x.replay, which this body
+		// may read through: read it whole before that stream is closed.
+		if _, err := b.ReadFrom(body); err != nil {
+			bytebufferpool.Put(b)
+			body.Close()
+			return &BodyError{Err: err, Original: x.reqBody.streamFailed() != nil}
+		}
+	}
+	// Either way r.Body then reads what fasthttp will send, so that a
+	// plugin that wraps it before another ApplyRequest wraps that.
+	if len(b.B) <= replaceInline || x.replay.stream != nil {
 		body.Close()
 		fr.ResetBody()
 		fr.SetBody(b.B) // a copy: b goes back to the pool
 		fr.Header.SetContentLength(len(b.B))
 		bytebufferpool.Put(b)
+		x.reqBody.rebindBuffered(fr)
+		x.req.Body = &x.reqBody
 		return nil
 	}
 	x.reqBody.stopRecording()
@@ -286,6 +299,7 @@ func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 		x.replay.left = length
 	}
 	fr.SetBodyStream(&x.replay, int(x.replay.left))
+	x.req.Body = &x.replay
 	return nil
 }
 

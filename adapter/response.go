@@ -166,8 +166,10 @@ func (x *Exchange) ApplyResponse() error {
 	}
 	switch {
 	case r.Body != s.body:
-		if k, ok := x.resBody.stream.(keeper); ok && r.Body != nil && r.Body != http.NoBody {
+		if k, ok := x.resBody.stream.(keeper); ok && r.Body != nil && r.Body != http.NoBody && x.out.x == nil {
 			// A streamed answer's replacement streams too (it may wrap it).
+			// (After an earlier ApplyResponse did that, a new replacement
+			// is read whole below, before that stream is closed.)
 			x.resBody.stopRecording()
 			n := int64(-1)
 			if r.ContentLength >= 0 && r.ContentLength != s.contentLength {
@@ -181,11 +183,14 @@ func (x *Exchange) ApplyResponse() error {
 			return err
 		}
 		fr.Header.SetContentLength(n)
+		// r.Body now reads what the client will be sent (see ApplyRequest).
+		x.resBody.rebindBuffered(fr)
+		r.Body = &x.resBody
 	case x.resBody.consumed():
 		if err := x.resBody.streamFailed(); err != nil {
 			return &BodyError{Err: err, Original: true}
 		}
-		if k, ok := x.resBody.stream.(keeper); ok {
+		if k, ok := x.resBody.stream.(keeper); ok && x.out.x == nil {
 			// What the plugin read, then the rest, as for a request; a
 			// lowered ContentLength cuts it, a raised one is not applied.
 			n := s.contentLength

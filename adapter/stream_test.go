@@ -127,3 +127,39 @@ func TestLongReplacementOfAStreamKeepsNoCopy(t *testing.T) {
 		t.Errorf("the adapter kept %d bytes of a %d-byte upload, want at most %d", n, len(body), 2*(replaceInline+1))
 	}
 }
+
+// A second ApplyRequest after a replacement was applied, with a new
+// replacement that wraps the first, sends the new one whole, for a short
+// replacement (held whole) and a long one (streaming by then): after an
+// ApplyRequest, r.Body reads what fasthttp will send.
+func TestSecondReplacementWrapsTheFirst(t *testing.T) {
+	for _, size := range []int{1 << 10, 256 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+			to, got := recorder(t)
+			c := &fasthttp.HostClient{Addr: to}
+			addr := serve(t, true, func(ctx *fasthttp.RequestCtx) {
+				x := Acquire(ctx)
+				defer Release(x)
+				r := x.Request()
+				r.Body = io.NopCloser(io.MultiReader(strings.NewReader("A:"), r.Body))
+				if err := x.ApplyRequest(); err != nil {
+					t.Error(err)
+				}
+				r.Body = io.NopCloser(io.MultiReader(strings.NewReader("B:"), r.Body))
+				if err := x.ApplyRequest(); err != nil {
+					t.Error(err)
+				}
+				if err := c.Do(&ctx.Request, &ctx.Response); err != nil {
+					ctx.Error(err.Error(), http.StatusBadGateway)
+				}
+			})
+			raw := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			res, rbody, _ := send(t, addr, raw)
+			g := receive(t, got, res, rbody)
+			if want := "B:A:" + string(body); g.Body != want {
+				t.Errorf("origin got %d bytes starting %q, want %d starting %q", len(g.Body), g.Body[:min(len(g.Body), 6)], len(want), want[:6])
+			}
+		})
+	}
+}
