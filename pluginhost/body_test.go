@@ -373,3 +373,74 @@ func TestStreamedReplacementIsCompressed(t *testing.T) {
 		}
 	}
 }
+
+// A streamed answer whose body a plugin replaced keeps its backend's
+// max_connections slot until the client has it all, as without plugins:
+// the backend stream is released only when the replacement is sent.
+func TestReplacedStreamHoldsItsSlotUntilSent(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			io.WriteString(w, "fast")
+			return
+		}
+		w.Write(bytes.Repeat([]byte("a"), 100<<10))
+		w.(http.Flusher).Flush() // chunked: the proxy streams it
+		select {
+		case <-gate:
+		case <-time.After(10 * time.Second):
+		}
+		io.WriteString(w, "end")
+	}))
+	t.Cleanup(origin.Close)
+	h, err := pluginhost.New([]plugin.Handler{changer{resp: func(r *http.Response) {
+		r.Body = io.NopCloser(io.TeeReader(r.Body, io.Discard))
+	}}}, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	zero := 0
+	cfg := &configs.Config{Host: "127.0.0.1", Retry: configs.Retry{Attempts: &zero}, Services: []configs.Service{{
+		Name: "slots",
+		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{{
+			URL: origin.URL, MaxConnections: 1,
+		}}}},
+	}}}
+	url := startProxy(t, cfg, h)
+	client := &http.Client{Timeout: 10 * time.Second}
+	fast := func() (int, string) {
+		resp, err := client.Get(url + "/fast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	resp, err := client.Get(url + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 100<<10)); err != nil {
+		t.Fatalf("first part of the stream: %v", err)
+	}
+	if code, body := fast(); code != http.StatusServiceUnavailable {
+		t.Errorf("while the only slot streams a replaced answer: %d %q, want 503", code, body)
+	}
+	close(gate)
+	if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "end" {
+		t.Fatalf("rest of the stream %q, %v", rest, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		code, body := fast()
+		if code == http.StatusOK && body == "fast" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the stream was sent: %d %q, want 200 fast", code, body)
+		}
+	}
+}
