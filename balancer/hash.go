@@ -187,7 +187,7 @@ func parseHashKey(s string) (hashKey, error) {
 // hash returns the hash of r's key, reading the request in place. A
 // request without the header, cookie or path (or without Ctx) hashes its
 // client address instead, so it still sticks to one backend.
-func (k hashKey) hash(r *Request) uint64 {
+func (k *hashKey) hash(r *Request) uint64 {
 	if c := r.Ctx; c != nil && k.kind != keyIP {
 		var v []byte
 		switch k.kind {
