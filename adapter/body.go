@@ -36,9 +36,9 @@ type bodyReader struct {
 	// failed is the stream's first read error other than io.EOF: the
 	// client's upload or the backend's answer broke off.
 	failed error
-	// unrecorded: a replacement streams on and reads the rest of the
-	// stream through r; nothing will replay those bytes, so they are not
-	// kept (rec would grow to the size of the upload).
+	// unrecorded: a replacement was applied, which may read the rest of
+	// the stream through r; nothing will replay those bytes, so they are
+	// not kept (rec would grow to the size of the upload).
 	unrecorded bool
 }
 

@@ -265,6 +265,9 @@ func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 		fr.Header.SetContentLength(0)
 		return nil
 	}
+	// Nothing replays the original from here on: its reads through the
+	// replacement need no copy.
+	x.reqBody.stopRecording()
 	b := bytebufferpool.Get()
 	if _, err := b.ReadFrom(io.LimitReader(body, replaceInline+1)); err != nil {
 		bytebufferpool.Put(b)
@@ -292,7 +295,6 @@ func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 		x.req.Body = &x.reqBody
 		return nil
 	}
-	x.reqBody.stopRecording()
 	x.replayBuf = b
 	x.replay.head, x.replay.stream, x.replay.closer, x.replay.left = b.B, body, body, -1
 	if length >= 0 && length != x.reqSnap.contentLength {
