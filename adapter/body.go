@@ -193,6 +193,19 @@ type replayReader struct {
 	stream io.Reader
 	left   int64
 	closer io.Closer
+	// replaced: stream is a plugin's replacement, which may read through
+	// orig, the original body; err is stream's first read error.
+	replaced bool
+	orig     *bodyReader
+	err      error
+}
+
+// PluginFailed reports whether a replacement body failed on its own, not
+// because the original it read through (the client's upload) did; the
+// proxy then answers 502 rather than blame the client. fastproxy finds it
+// on the request's body stream.
+func (r *replayReader) PluginFailed() bool {
+	return r.replaced && r.err != nil && r.orig.streamFailed() == nil
 }
 
 // Close closes the replacement body being replayed, if any.
@@ -218,6 +231,9 @@ func (r *replayReader) Read(p []byte) (int, error) {
 		r.head = r.head[n:]
 	} else {
 		n, err = r.stream.Read(p)
+		if err != nil && err != io.EOF && r.err == nil {
+			r.err = err
+		}
 	}
 	if r.left > 0 {
 		r.left -= int64(n)
@@ -225,7 +241,7 @@ func (r *replayReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *replayReader) reset() { r.head, r.stream, r.left, r.closer = nil, nil, 0, nil }
+func (r *replayReader) reset() { *r = replayReader{} }
 
 // keeper is a response body stream that can outlive the response holding
 // it: fastproxy's backend body. After KeepOpen the response's close of it

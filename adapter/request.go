@@ -257,7 +257,8 @@ const replaceInline = 64 << 10
 // original's (a lower one cuts the body there, as for a buffered body).
 // Only a failure within the first replaceInline bytes is a *BodyError; a
 // later one fails the forwarding, which leaves the backend's copy of the
-// request visibly short.
+// request visibly short, and the stream's PluginFailed tells the proxy
+// whether the replacement failed on its own or the client's body under it.
 func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 	fr := &x.ctx.Request
 	if body == nil || body == http.NoBody {
@@ -296,7 +297,7 @@ func (x *Exchange) replaceRequestBody(body io.ReadCloser, length int64) error {
 		return nil
 	}
 	x.replayBuf = b
-	x.replay.head, x.replay.stream, x.replay.closer, x.replay.left = b.B, body, body, -1
+	x.replay = replayReader{head: b.B, stream: body, closer: body, left: -1, replaced: true, orig: &x.reqBody}
 	if length >= 0 && length != x.reqSnap.contentLength {
 		x.replay.left = length
 	}

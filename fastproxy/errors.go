@@ -18,6 +18,7 @@ const (
 	msgNoHost             = "400 Bad Request: a redirect to HTTPS needs a Host header"
 	msgClientAborted      = "400 Bad Request: the request did not arrive whole"
 	msgNotForwardable     = "400 Bad Request: the request cannot be forwarded as sent"
+	msgPluginBody         = "502 Bad Gateway: a plugin's request body failed"
 )
 
 // statusFor is the one place a forwarding error becomes a status: the
@@ -27,8 +28,11 @@ const (
 func statusFor(err error) (int, string) {
 	// First: a client that stalled is a timeout, but not the backend's.
 	if ce := clientFault(err); ce != nil {
-		if ce.aborted {
+		switch {
+		case ce.aborted:
 			return fasthttp.StatusBadRequest, msgClientAborted
+		case ce.plugin:
+			return fasthttp.StatusBadGateway, msgPluginBody
 		}
 		return fasthttp.StatusBadRequest, msgNotForwardable
 	}
@@ -84,6 +88,9 @@ type clientError struct {
 	// aborted: the body stopped arriving; otherwise the request could not
 	// be serialized as it stands.
 	aborted bool
+	// plugin: the body a plugin made failed on its own (see pluginBody);
+	// neither the client's nor the backend's doing, so 502 and no verdict.
+	plugin bool
 }
 
 func (e *clientError) Error() string { return e.err.Error() }

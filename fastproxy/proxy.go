@@ -196,7 +196,11 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 	if b != nil {
 		addr = b.Addr
 	}
-	if ce := clientFault(err); ce != nil {
+	if ce := clientFault(err); ce != nil && ce.plugin {
+		p.log.Warn("a plugin's request body failed while it was sent", "status", status, "backend", addr,
+			"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
+		return
+	} else if ce != nil {
 		// Not the backend's failure, and common enough on the internet
 		// that it is no warning.
 		what := "request cannot be forwarded as sent"

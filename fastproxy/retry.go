@@ -92,6 +92,19 @@ type bodyReader interface {
 	readErr() error
 }
 
+// pluginBody is a request body stream a plugin made (the adapter's stream
+// of a replacement body), which tells whether it failed on its own rather
+// than because the client's body under it did.
+type pluginBody interface {
+	PluginFailed() bool
+}
+
+// pluginBodyFailed reports whether body is a plugin's and failed on its own.
+func pluginBodyFailed(body io.Reader) bool {
+	p, ok := body.(pluginBody)
+	return ok && p.PluginFailed()
+}
+
 // bodyFailed reports whether the request body stream body stopped short.
 func bodyFailed(body io.Reader) bool {
 	b, ok := body.(bodyReader)

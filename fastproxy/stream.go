@@ -56,7 +56,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	} else if !writerFailed(bw) {
 		// The backend took all it was given: what failed was reading the
 		// client's body, or serializing its request.
-		err = &clientError{err: err, aborted: bodyFailed(body)}
+		err = &clientError{err: err, aborted: bodyFailed(body), plugin: pluginBodyFailed(body)}
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
