@@ -55,7 +55,8 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		err = bw.Flush()
 	} else if !writerFailed(bw) {
 		// The backend took all it was given: what failed was reading the
-		// client's body, or serializing its request.
+		// body (the client's, or a plugin's replacement), or serializing
+		// the request.
 		err = &clientError{err: err, aborted: bodyFailed(body), plugin: pluginBodyFailed(body)}
 	}
 	hc.ReleaseWriter(bw)
