@@ -198,6 +198,15 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 // fasthttp only to make it flush every response (see edgeHandler.serve).
 func (c *edgeConn) SetWriteDeadline(time.Time) error { return nil }
 
+// SetDeadline sets both deadlines, as fasthttp does (to none) before it
+// hands a connection to a hijack handler, and forgets the armed ones, so
+// that the next Read or Write arms its own again at once rather than once
+// the cached one has drifted.
+func (c *edgeConn) SetDeadline(t time.Time) error {
+	c.rd, c.wd = connDeadline{}, connDeadline{}
+	return c.Conn.SetDeadline(t)
+}
+
 // beginBody moves the connection to the body phase. The edge calls it when
 // a request reaches the handler, for heads that arrived without a Read the
 // scanner could see (pipelined behind an earlier request).

@@ -46,9 +46,10 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	}
 	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
 		e.serveBody(ctx)
-		return
+	} else {
+		e.next(ctx)
 	}
-	e.next(ctx)
+	closeDelimited(ctx)
 }
 
 // check returns the status and reason a request head is refused with, or 0.

@@ -1,0 +1,39 @@
+package fastproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// closeDelimited sends a response whose body has no known length to an
+// HTTP/1.0 client. fasthttp would frame such a body chunked whatever the
+// request's version, and an HTTP/1.0 client cannot read that: it takes
+// the chunk sizes for body bytes. A server must not send Transfer-Encoding
+// to it (RFC 9112 section 6.1), so, as nginx does, the body goes as it is
+// and closing the connection ends it (section 6.3, rule 8).
+//
+// The answer is written from fasthttp's hijack goroutine, which runs after
+// the serving goroutine is done with ctx and before ctx is released; the
+// release then closes the body stream, as a normal write would.
+func closeDelimited(ctx *fasthttp.RequestCtx) {
+	resp := &ctx.Response
+	if ctx.Request.Header.IsHTTP11() || ctx.IsHead() || !resp.IsBodyStream() || resp.Header.ContentLength() >= 0 {
+		return
+	}
+	resp.Header.Del(fasthttp.HeaderTransferEncoding)
+	resp.Header.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		w := bufio.NewWriterSize(c, edgeWriteBuffer)
+		if _, err := w.Write(resp.Header.Header()); err != nil {
+			return
+		}
+		if _, err := io.Copy(w, resp.BodyStream()); err != nil {
+			return
+		}
+		w.Flush() //nolint:errcheck // the connection closes either way
+	})
+}

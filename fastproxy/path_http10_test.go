@@ -1,0 +1,170 @@
+package fastproxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// http10Get sends req on a new connection and returns the raw head, the
+// raw bytes after it up to the connection's close, and whether the proxy
+// closed it within 10 s.
+func http10Get(t *testing.T, addr, req string) (head string, body []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, req)
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading to the close: %v (got %d bytes)", err, len(raw))
+	}
+	i := bytes.Index(raw, []byte("\r\n\r\n"))
+	if i < 0 {
+		t.Fatalf("no head in %q", raw[:min(len(raw), 200)])
+	}
+	return string(raw[:i+2]), raw[i+4:]
+}
+
+// TestHTTP10ClientGetsAStreamedBodyUnchunked: a body of unknown length (the
+// origin streams it chunked) reaches an HTTP/1.0 client as it is, ended by
+// the connection's close, with no Transfer-Encoding, which HTTP/1.0 cannot
+// read (fasthttp would chunk it: the client then took the chunk sizes for
+// body bytes). An HTTP/1.1 client still gets it chunked on a kept
+// connection, and a HEAD gets no body.
+func TestHTTP10ClientGetsAStreamedBodyUnchunked(t *testing.T) {
+	want := strings.Repeat("0123456789abcdef", 20000) + "end"
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, want[:100000])
+		w.(http.Flusher).Flush() // no Content-Length: chunked to the proxy
+		io.WriteString(w, want[100000:])
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", o.URL))}}, Options{})
+
+	for _, req := range []string{
+		"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+	} {
+		head, body := http10Get(t, px.Addr, req)
+		lower := strings.ToLower(head)
+		if !strings.HasPrefix(head, "HTTP/1.") || !strings.Contains(head, " 200 ") {
+			t.Fatalf("%q: head %q", req, head)
+		}
+		if strings.Contains(lower, "transfer-encoding") || strings.Contains(lower, "content-length") {
+			t.Errorf("%q: head frames the body for an HTTP/1.0 client:\n%s", req, head)
+		}
+		if !strings.Contains(lower, "connection: close") {
+			t.Errorf("%q: head does not say the connection closes:\n%s", req, head)
+		}
+		if string(body) != want {
+			t.Errorf("%q: body %d bytes (starts %q), want %d", req, len(body), body[:min(len(body), 12)], len(want))
+		}
+	}
+
+	head, body := http10Get(t, px.Addr, "HEAD / HTTP/1.0\r\nHost: a\r\n\r\n")
+	if !strings.Contains(head, " 200 ") || len(body) != 0 {
+		t.Errorf("HEAD over HTTP/1.0: head %q and %d body bytes, want 200 and none", head, len(body))
+	}
+
+	c, err := net.Dial("tcp", px.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != want || len(resp.TransferEncoding) == 0 || resp.Close {
+			t.Fatalf("HTTP/1.1 request %d: %d bytes (err %v), chunked %v, close %v; want the body chunked on a kept connection",
+				i, len(b), err, resp.TransferEncoding, resp.Close)
+		}
+	}
+}
+
+// TestHTTP10ClientThatStopsReadingIsCutOff: the close-delimited answer is
+// written outside fasthttp's own response writing, yet it is bounded by
+// client_write like any other: a client that stops reading a long stream
+// is cut off, and the origin's stream with it.
+func TestHTTP10ClientThatStopsReadingIsCutOff(t *testing.T) {
+	gone := make(chan error, 1)
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := w.Write(chunk); err != nil {
+				gone <- err
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		gone <- nil
+	})
+	cfg := &configs.Config{
+		Timeouts: configs.Timeouts{ClientWrite: configs.Duration(300 * time.Millisecond)},
+		Services: []configs.Service{pathService("", pathLoc("/", o.URL))},
+	}
+	px := pathStartProxy(t, cfg, Options{})
+	c, err := net.Dial("tcp", px.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	io.WriteString(c, "GET / HTTP/1.0\r\nHost: a\r\n\r\n")
+	// Never read: the proxy's writes fill the socket buffers and stall.
+	select {
+	case err := <-gone:
+		if err == nil {
+			t.Fatal("the origin streamed for 15 s to a client that read nothing: the proxy never gave up")
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("the origin was still streaming 12 s after the client stopped reading")
+	}
+}
+
+// TestHTTP10ClientGetsAStreamedBodyUnchunkedOverTLS: the same over TLS,
+// where the close-delimited answer goes through the TLS connection and
+// ends with its close_notify.
+func TestHTTP10ClientGetsAStreamedBodyUnchunkedOverTLS(t *testing.T) {
+	want := strings.Repeat("fedcba9876543210", 20000)
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, want[:1000])
+		w.(http.Flusher).Flush()
+		io.WriteString(w, want[1000:])
+	})
+	svc := pathService("", pathLoc("/", o.URL))
+	svc.TLS = edgeSelfSigned(t, "a.test")
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{svc}}, Options{})
+	c := edgeTLSDial(t, px.Addr)
+	io.WriteString(c, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading to the close: %v (got %d bytes)", err, len(raw))
+	}
+	i := bytes.Index(raw, []byte("\r\n\r\n"))
+	if i < 0 {
+		t.Fatalf("no head in %q", raw[:min(len(raw), 200)])
+	}
+	head, body := strings.ToLower(string(raw[:i])), raw[i+4:]
+	if strings.Contains(head, "transfer-encoding") || string(body) != want {
+		t.Errorf("head:\n%s\nbody %d bytes (starts %q), want %d unframed", head, len(body), body[:min(len(body), 12)], len(want))
+	}
+}
