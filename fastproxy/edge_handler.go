@@ -22,6 +22,9 @@ type edgeHandler struct {
 	// flushEach makes fasthttp send every response before it reads the
 	// next request, when plugins run: see Plugins.
 	flushEach bool
+	// closing is the port's count of close-delimited answers being
+	// written, which shutdown waits for (nil: not counted, in tests).
+	closing *sync.WaitGroup
 }
 
 // errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
@@ -49,7 +52,7 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		e.next(ctx)
 	}
-	closeDelimited(ctx)
+	closeDelimited(ctx, e.closing)
 }
 
 // check returns the status and reason a request head is refused with, or 0.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -17,8 +18,10 @@ import (
 //
 // The answer is written from fasthttp's hijack goroutine, which runs after
 // the serving goroutine is done with ctx and before ctx is released; the
-// release then closes the body stream, as a normal write would.
-func closeDelimited(ctx *fasthttp.RequestCtx) {
+// release then closes the body stream, as a normal write would. fasthttp's
+// shutdown does not wait for a hijacked connection, so closing (when set)
+// counts the answer until it is written.
+func closeDelimited(ctx *fasthttp.RequestCtx, closing *sync.WaitGroup) {
 	resp := &ctx.Response
 	if ctx.Request.Header.IsHTTP11() || ctx.IsHead() || !resp.IsBodyStream() || resp.Header.ContentLength() >= 0 {
 		return
@@ -26,7 +29,15 @@ func closeDelimited(ctx *fasthttp.RequestCtx) {
 	resp.Header.Del(fasthttp.HeaderTransferEncoding)
 	resp.Header.SetConnectionClose()
 	ctx.HijackSetNoResponse(true)
+	if closing != nil {
+		// Done below; if fasthttp fails the connection before it hands it
+		// over, shutdown waits for this answer until its grace ends.
+		closing.Add(1)
+	}
 	ctx.Hijack(func(c net.Conn) {
+		if closing != nil {
+			defer closing.Done()
+		}
 		w := bufio.NewWriterSize(c, edgeWriteBuffer)
 		if _, err := w.Write(resp.Header.Header()); err != nil {
 			return

@@ -3,6 +3,7 @@ package fastproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -166,5 +167,63 @@ func TestHTTP10ClientGetsAStreamedBodyUnchunkedOverTLS(t *testing.T) {
 	head, body := strings.ToLower(string(raw[:i])), raw[i+4:]
 	if strings.Contains(head, "transfer-encoding") || string(body) != want {
 		t.Errorf("head:\n%s\nbody %d bytes (starts %q), want %d unframed", head, len(body), body[:min(len(body), 12)], len(want))
+	}
+}
+
+// TestShutdownLetsAnHTTP10StreamFinish: a close-delimited answer is written
+// on a connection fasthttp's shutdown no longer counts, so the server waits
+// for it itself: a download under way when Shutdown begins arrives whole
+// within the grace period, and Shutdown then returns nil.
+func TestShutdownLetsAnHTTP10StreamFinish(t *testing.T) {
+	want := strings.Repeat("s", 300000)
+	started := make(chan struct{})
+	o := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, want[:1000])
+		w.(http.Flusher).Flush()
+		close(started)
+		time.Sleep(time.Second)
+		io.WriteString(w, want[1000:])
+	})
+	s, err := New(edgeConfig(o.URL, nil), Options{Logger: edgeTestLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		raw []byte
+		err error
+	}
+	got := make(chan result, 1)
+	addr := edgeAddr(t, s)
+	go func() {
+		// Not http10Get: a goroutine must not call t.Fatal.
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			got <- result{nil, err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.0\r\nHost: a\r\n\r\n")
+		raw, err := io.ReadAll(c)
+		got <- result{raw, err}
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the origin")
+	}
+	time.Sleep(50 * time.Millisecond) // the first part is on its way to the client
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	r := <-got
+	_, body, _ := bytes.Cut(r.raw, []byte("\r\n\r\n"))
+	if r.err != nil || string(body) != want {
+		t.Errorf("download under way at shutdown got %d body bytes (read error %v), want %d", len(body), r.err, len(want))
 	}
 }

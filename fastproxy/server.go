@@ -68,6 +68,9 @@ type edgePort struct {
 	ln    net.Listener // an *edgeListener once open
 	tlsLn *tlsconf.Listener
 	conns edgeConnRegistry
+	// closing counts the close-delimited answers still being written
+	// (http10.go): fasthttp's shutdown no longer sees their connections.
+	closing sync.WaitGroup
 }
 
 // New builds a Server from a loaded, validated configuration: it groups the
@@ -214,7 +217,7 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 	if s.wrap != nil {
 		next = s.wrap(next)
 	}
-	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil}
+	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing}
 	return &fasthttp.Server{
 		Handler:       h.serve,
 		ErrorHandler:  edgeErrorHandler,
@@ -306,6 +309,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// waitCtx waits for wg, or until ctx ends.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
 // drain stops the listeners and waits for the ports' connections.
 func (s *Server) drain(ctx context.Context) error {
 	for _, p := range s.ports {
@@ -317,6 +333,12 @@ func (s *Server) drain(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, p := range s.ports {
 		wg.Go(func() { errs[i] = p.srv.ShutdownWithContext(ctx) })
+	}
+	wg.Wait()
+	// The serving goroutines are done, so no close-delimited answer starts
+	// now; those under way get what is left of the grace period.
+	for _, p := range s.ports {
+		wg.Go(func() { waitCtx(ctx, &p.closing) })
 	}
 	wg.Wait()
 	cut := 0
