@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -60,6 +61,11 @@ type edgeConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// shutdown, while held, counts a close-delimited answer on this
+	// connection that the server's shutdown waits for (http10.go).
+	shutdown *sync.WaitGroup
+	held     atomic.Bool
 }
 
 // edgeTLSConn is an edgeConn over a *tls.Conn. It keeps the methods
@@ -221,7 +227,23 @@ func (c *edgeConn) Close() error {
 		c.closeErr = c.Conn.Close()
 		c.reg.remove(c)
 	})
+	c.releaseShutdown()
 	return c.closeErr
+}
+
+// holdShutdown counts this connection's answer in wg until
+// releaseShutdown, or Close.
+func (c *edgeConn) holdShutdown(wg *sync.WaitGroup) {
+	c.shutdown = wg
+	wg.Add(1)
+	c.held.Store(true)
+}
+
+// releaseShutdown ends the count holdShutdown began, once.
+func (c *edgeConn) releaseShutdown() {
+	if c.held.CompareAndSwap(true, false) {
+		c.shutdown.Done()
+	}
 }
 
 // edgeConnOf returns the edgeConn under a connection fasthttp hands back,

@@ -29,14 +29,15 @@ func closeDelimited(ctx *fasthttp.RequestCtx, closing *sync.WaitGroup) {
 	resp.Header.Del(fasthttp.HeaderTransferEncoding)
 	resp.Header.SetConnectionClose()
 	ctx.HijackSetNoResponse(true)
-	if closing != nil {
-		// Done below; if fasthttp fails the connection before it hands it
-		// over, shutdown waits for this answer until its grace ends.
-		closing.Add(1)
+	ec := edgeConnOf(ctx.Conn())
+	if ec != nil && closing != nil {
+		// Counted until the answer is written or the connection closes,
+		// also if fasthttp fails it before handing it over.
+		ec.holdShutdown(closing)
 	}
 	ctx.Hijack(func(c net.Conn) {
-		if closing != nil {
-			defer closing.Done()
+		if ec != nil {
+			defer ec.releaseShutdown()
 		}
 		w := bufio.NewWriterSize(c, edgeWriteBuffer)
 		if _, err := w.Write(resp.Header.Header()); err != nil {

@@ -70,6 +70,8 @@ type edgePort struct {
 	conns edgeConnRegistry
 	// closing counts the close-delimited answers still being written
 	// (http10.go): fasthttp's shutdown no longer sees their connections.
+	// A connection holds its count until the answer is written or it
+	// closes (edgeConn.holdShutdown).
 	closing sync.WaitGroup
 }
 
