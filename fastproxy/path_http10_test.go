@@ -15,19 +15,20 @@ import (
 	"github.com/spillway-lb/spillway/configs"
 )
 
-// http10Get sends req on a new connection and returns the raw head, the
-// raw bytes after it up to the connection's close, and whether the proxy
-// closed it within 10 s.
-func http10Get(t *testing.T, addr, req string) (head string, body []byte) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+// http10Exchange sends req on c and reads until the proxy closes c, for at
+// most 10 s. It calls no t method, so a test's goroutine may use it.
+func http10Exchange(c net.Conn, req string) ([]byte, error) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, req)
-	raw, err := io.ReadAll(c)
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
+// http10Split splits a raw answer into its head (with the last CRLF) and
+// the bytes after it.
+func http10Split(t *testing.T, raw []byte, err error) (head string, body []byte) {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("reading to the close: %v (got %d bytes)", err, len(raw))
 	}
@@ -36,6 +37,19 @@ func http10Get(t *testing.T, addr, req string) (head string, body []byte) {
 		t.Fatalf("no head in %q", raw[:min(len(raw), 200)])
 	}
 	return string(raw[:i+2]), raw[i+4:]
+}
+
+// http10Get sends req on a new connection and returns the raw head and the
+// raw bytes after it up to the connection's close.
+func http10Get(t *testing.T, addr, req string) (head string, body []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := http10Exchange(c, req)
+	return http10Split(t, raw, err)
 }
 
 // TestHTTP10ClientGetsAStreamedBodyUnchunked: a body of unknown length (the
@@ -154,18 +168,9 @@ func TestHTTP10ClientGetsAStreamedBodyUnchunkedOverTLS(t *testing.T) {
 	svc := pathService("", pathLoc("/", o.URL))
 	svc.TLS = edgeSelfSigned(t, "a.test")
 	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{svc}}, Options{})
-	c := edgeTLSDial(t, px.Addr)
-	io.WriteString(c, "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
-	raw, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("reading to the close: %v (got %d bytes)", err, len(raw))
-	}
-	i := bytes.Index(raw, []byte("\r\n\r\n"))
-	if i < 0 {
-		t.Fatalf("no head in %q", raw[:min(len(raw), 200)])
-	}
-	head, body := strings.ToLower(string(raw[:i])), raw[i+4:]
-	if strings.Contains(head, "transfer-encoding") || string(body) != want {
+	raw, err := http10Exchange(edgeTLSDial(t, px.Addr), "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n")
+	head, body := http10Split(t, raw, err)
+	if strings.Contains(strings.ToLower(head), "transfer-encoding") || string(body) != want {
 		t.Errorf("head:\n%s\nbody %d bytes (starts %q), want %d unframed", head, len(body), body[:min(len(body), 12)], len(want))
 	}
 }
@@ -205,9 +210,7 @@ func TestShutdownLetsAnHTTP10StreamFinish(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "GET / HTTP/1.0\r\nHost: a\r\n\r\n")
-		raw, err := io.ReadAll(c)
+		raw, err := http10Exchange(c, "GET / HTTP/1.0\r\nHost: a\r\n\r\n")
 		got <- result{raw, err}
 	}()
 	select {
