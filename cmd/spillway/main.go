@@ -8,7 +8,9 @@
 // -cpuprofile FILE writes a CPU profile of the whole run, for go tool pprof.
 //
 // SIGTERM and SIGINT stop accepting, let in-flight requests finish within
-// shutdown_grace, run every plugin's Cleanup, and exit 0.
+// shutdown_grace, run every plugin's Cleanup, and exit 0. SIGHUP does not
+// reload: Spillway logs that it keeps the running configuration and
+// whether the file on disk would pass -check, and goes on serving.
 package main
 
 import (
@@ -92,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := serve(cfg, *demo, log, stdout); err != nil {
+	if err := serve(cfg, *file, *demo, log, stdout); err != nil {
 		log.Error("spillway stopped", "err", err)
 		return 1
 	}
@@ -162,7 +164,8 @@ func newLogger(w io.Writer, lc configs.Log, formatFlag string) (*slog.Logger, er
 }
 
 // serve runs until SIGTERM/SIGINT, then shuts down within shutdown_grace.
-func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) error {
+// file is the configuration's path, re-checked on SIGHUP.
+func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout io.Writer) error {
 	if demo {
 		stop, err := startDemoOrigins(log)
 		if err != nil {
@@ -186,9 +189,11 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	}
 
 	// Subscribe before listening, so a signal that arrives as soon as the
-	// port opens is not lost.
+	// port opens is not lost. SIGHUP is caught too: by default it would end
+	// the process at once, dropping every request in flight, and operators
+	// and tools (systemctl reload, logrotate) send it expecting a reload.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sig)
 
 	if err := srv.Start(); err != nil {
@@ -203,6 +208,10 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	}
 
 	s := <-sig
+	for s == syscall.SIGHUP {
+		noReload(file, demo, log)
+		s = <-sig
+	}
 	grace := cfg.ShutdownGrace.D()
 	log.Info("shutting down", "signal", s.String(), "grace", grace.String())
 	deadline := time.Now().Add(grace)
@@ -217,6 +226,29 @@ func serve(cfg *configs.Config, demo bool, log *slog.Logger, stdout io.Writer) e
 	closePlugins(host, max(time.Until(deadline), min(grace, cleanupFloor)), log)
 	log.Info("stopped")
 	return nil
+}
+
+// noReload answers a SIGHUP: the running configuration stays, and the log
+// says so and whether a restart would start with the file as it is now,
+// so a broken edit is found before the restart rather than by it.
+func noReload(file string, demo bool, log *slog.Logger) {
+	log.Warn("SIGHUP: Spillway does not reload its configuration and goes on serving the running one; restart it (SIGTERM, then start) to apply changes")
+	if demo {
+		return
+	}
+	_, _, err := configs.Load(file)
+	if err == nil {
+		log.Info("SIGHUP: the configuration file passes -check", "file", file)
+		return
+	}
+	var cerr *configs.Error
+	if !errors.As(err, &cerr) {
+		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "file", file, "err", err)
+		return
+	}
+	for _, p := range cerr.Problems {
+		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "problem", p.String())
+	}
 }
 
 // cleanupFloor is the least time plugin Cleanup gets after requests that

@@ -404,3 +404,114 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.Buffer.String()
 }
+
+// TestSIGHUPKeepsServing sends the real binary SIGHUP while a request is
+// in flight: Go's default would end the process at once. The request must
+// complete, new ones must be served, the log must say that nothing was
+// reloaded and whether the file on disk passes -check (naming the line of
+// a problem once the file is broken), and SIGTERM must still stop it
+// cleanly.
+func TestSIGHUPKeepsServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(time.Second)
+		}
+		io.WriteString(w, "answer "+r.URL.Path)
+	})
+	port := freePort(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`port: %d
+host: 127.0.0.1
+plugin_directory: %s
+backends:
+  - url: http://%s
+`, port, filepath.Join(dir, "no-plugins"), origin)
+	cfgFile := filepath.Join(dir, "spillway.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
+
+	get := func(path string) (string, error) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return "", fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return string(b), err
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(logs.String(), want) {
+				return
+			}
+		}
+		t.Fatalf("no log line with %q\nlogs:\n%s", want, logs.String())
+	}
+
+	slow := make(chan error, 1)
+	go func() {
+		body, err := get("/slow")
+		if err == nil && body != "answer /slow" {
+			err = fmt.Errorf("body %q", body)
+		}
+		slow <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the request now waits on the origin
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("passes -check")
+	if !strings.Contains(logs.String(), "does not reload") {
+		t.Errorf("the log does not say that nothing was reloaded\nlogs:\n%s", logs.String())
+	}
+	if body, err := get("/after"); err != nil || body != "answer /after" {
+		t.Fatalf("request after SIGHUP: %q, %v\nlogs:\n%s", body, err, logs.String())
+	}
+	select {
+	case err := <-slow:
+		if err != nil {
+			t.Fatalf("request in flight at SIGHUP: %v\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("request in flight at SIGHUP never finished")
+	}
+
+	// A broken edit is reported with its line, and changes nothing.
+	if err := os.WriteFile(cfgFile, []byte(cfg+"algoritm: round-robin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("spillway.yaml:6: algoritm")
+	if !strings.Contains(logs.String(), "a restart would fail") {
+		t.Errorf("the log does not say a restart would fail\nlogs:\n%s", logs.String())
+	}
+	if body, err := get("/again"); err != nil || body != "answer /again" {
+		t.Fatalf("request after a SIGHUP on a broken file: %q, %v", body, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit after SIGTERM\nlogs:\n%s", logs.String())
+	}
+}
