@@ -276,12 +276,14 @@ type edgeListener struct {
 	set *edgeSettings
 	reg *edgeConnRegistry
 	tls *tls.Config // nil: plain HTTP
+	acc acceptRetry
 }
 
 // Accept accepts a connection, arms its head deadline and registers it.
 // A connection costs one wrapper allocation here; requests on it cost none.
+// A shortage of descriptors or memory is waited out (acceptRetry).
 func (l *edgeListener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
+	nc, err := l.acc.accept(l.Listener)
 	if err != nil {
 		return nil, err
 	}

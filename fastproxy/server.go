@@ -207,7 +207,7 @@ func (s *Server) open(p *edgePort) error {
 	if err != nil {
 		return err
 	}
-	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg}
+	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg, acc: acceptRetry{log: s.log}}
 	return nil
 }
 

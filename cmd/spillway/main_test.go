@@ -515,3 +515,98 @@ backends:
 		t.Fatalf("no exit after SIGTERM\nlogs:\n%s", logs.String())
 	}
 }
+
+// TestRunningOutOfFileDescriptorsIsSurvived runs the real binary under a
+// low open-files limit and opens more client connections than it allows,
+// so accept fails with EMFILE. (fasthttp's server gives a listener up for
+// good on such an error, leaving the port queueing connections nobody
+// serves.) Once those connections close, the proxy must serve again, and
+// the log must have said what happened.
+func TestRunningOutOfFileDescriptorsIsSurvived(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
+	port := freePort(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`port: %d
+host: 127.0.0.1
+plugin_directory: %s
+backends:
+  - url: http://%s
+`, port, filepath.Join(dir, "no-plugins"), origin)
+	cfgFile := filepath.Join(dir, "spillway.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// ulimit -n sets the hard limit too, so Go cannot raise it at start.
+	const limit = 48
+	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" -config "$1"`, limit), bin, cfgFile)
+	logs := new(syncBuffer)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr, logs)
+	get := func() error {
+		c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "ok" {
+			return fmt.Errorf("status %d body %q", resp.StatusCode, b)
+		}
+		return nil
+	}
+	if err := get(); err != nil {
+		t.Fatalf("before the flood: %v\nlogs:\n%s", err, logs.String())
+	}
+
+	// The kernel completes these handshakes whatever the process can
+	// accept; past the limit they wait in the listen queue.
+	var held []net.Conn
+	for range 2 * limit {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "cannot accept"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no accept failure logged with %d connections under a limit of %d\nlogs:\n%s", len(held), limit, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "too many open files") {
+		t.Errorf("the accept failure does not name its cause\nlogs:\n%s", logs.String())
+	}
+	for _, c := range held {
+		c.Close()
+	}
+
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = get(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("after the connections closed the proxy still does not serve: %v\nlogs:\n%s", err, logs.String())
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "accepting connections again"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovery was not logged\nlogs:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "listener stopped") {
+		t.Errorf("a listener stopped\nlogs:\n%s", logs.String())
+	}
+}
