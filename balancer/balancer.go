@@ -154,8 +154,9 @@ const (
 	// proxy because its connections to the backend were all in use
 	// (connection_pool.max_open), which says the backend is busy, not
 	// broken; or the client's side failed while the request was being
-	// sent (its body stopped arriving), which says nothing of the backend.
-	// It is no failure, and it does not clear the failures counted before
+	// sent (its body stopped arriving), or the proxy itself ran short of
+	// descriptors or memory (LocalShortage): none of which says anything
+	// of the backend. It is no failure, and it does not clear the failures counted before
 	// it either.
 	NotSent
 )

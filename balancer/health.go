@@ -131,9 +131,12 @@ func (p *Pool) runCheck(ctx context.Context, b *Backend, c *check) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			passes, fails = passes+1, 0
-		} else {
+		case LocalShortage(err):
+			// The proxy could not open a socket: no verdict either way.
+		default:
 			passes, fails = 0, fails+1
 		}
 		switch down := b.down.Load(); {

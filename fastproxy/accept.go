@@ -1,11 +1,11 @@
 package fastproxy
 
 import (
-	"errors"
 	"log/slog"
 	"net"
-	"syscall"
 	"time"
+
+	"github.com/spillway-lb/spillway/balancer"
 )
 
 // Accept backoff bounds. fasthttp's server stops serving a listener for
@@ -25,7 +25,8 @@ const (
 )
 
 // acceptRetry accepts one connection from a listener, sleeping between
-// attempts while the errors are ones that pass (acceptPasses), and returns
+// attempts while the errors are ones that pass (balancer.LocalShortage:
+// descriptors or kernel memory), and returns
 // any other error. It is used by the listener's one accepting goroutine.
 type acceptRetry struct {
 	log      *slog.Logger
@@ -45,7 +46,7 @@ func (a *acceptRetry) accept(ln net.Listener) (net.Conn, error) {
 			}
 			return nc, nil
 		}
-		if !acceptPasses(err) {
+		if !balancer.LocalShortage(err) {
 			return nil, err
 		}
 		a.failed++
@@ -57,16 +58,4 @@ func (a *acceptRetry) accept(ln net.Listener) (net.Conn, error) {
 		delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
 		time.Sleep(delay)
 	}
-}
-
-// acceptPasses reports whether an Accept error comes from a shortage that
-// ends by itself: descriptors (per process or system-wide) or kernel
-// memory.
-func acceptPasses(err error) bool {
-	for _, e := range [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

@@ -19,11 +19,13 @@ const (
 	msgClientAborted      = "400 Bad Request: the request did not arrive whole"
 	msgNotForwardable     = "400 Bad Request: the request cannot be forwarded as sent"
 	msgPluginBody         = "502 Bad Gateway: a plugin's request body failed"
+	msgNoResources        = "503 Service Unavailable: the proxy is out of resources"
 )
 
 // statusFor is the one place a forwarding error becomes a status: the
 // client's own failure is 400 (the edge makes it 408 or 413 where the body
-// says so), no backend to try is 503, a timeout 504, and anything else
+// says so), no backend to try or the proxy's own shortage of descriptors
+// or memory is 503, a timeout 504, and anything else
 // (refused, reset, closed without answering, a malformed answer) 502.
 func statusFor(err error) (int, string) {
 	// First: a client that stalled is a timeout, but not the backend's.
@@ -37,6 +39,8 @@ func statusFor(err error) (int, string) {
 		return fasthttp.StatusBadRequest, msgNotForwardable
 	}
 	switch {
+	case balancer.LocalShortage(err):
+		return fasthttp.StatusServiceUnavailable, msgNoResources
 	case errors.Is(err, balancer.ErrNoBackend), errors.Is(err, balancer.ErrBusy),
 		errors.Is(err, fasthttp.ErrNoFreeConns):
 		return fasthttp.StatusServiceUnavailable, msgServiceUnavailable

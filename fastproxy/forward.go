@@ -178,6 +178,9 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		// The client's side failed (most often it went away mid-body):
 		// no verdict on the backend.
 		outcome = balancer.NotSent
+	case balancer.LocalShortage(err):
+		// The proxy is out of descriptors or memory, not the backend.
+		outcome = balancer.NotSent
 	case isConnectError(err):
 		outcome = balancer.ConnectFailed
 	case errors.Is(err, fasthttp.ErrNoFreeConns):

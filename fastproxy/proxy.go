@@ -211,6 +211,11 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 			"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
 		return
 	}
+	if balancer.LocalShortage(err) {
+		p.log.Warn("proxy out of descriptors or memory; raise its open-files limit (ulimit -n) if this recurs", "status", status,
+			"backend", addr, "method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
+		return
+	}
 	p.log.Warn("proxy error", "status", status, "backend", addr,
 		"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spillway-lb/spillway/balancer"
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/valyala/fasthttp"
 )
@@ -45,7 +46,8 @@ func newRetryPolicy(r configs.Retry) retryPolicy {
 // only an idempotent request whose body the proxy still holds whole is
 // resent.
 func (p *retryPolicy) again(req *fasthttp.Request, streamed bool, err error, tried int) bool {
-	if tried >= p.attempts || isClientError(err) {
+	if tried >= p.attempts || isClientError(err) || balancer.LocalShortage(err) {
+		// A shortage of the proxy's own would fail the next try as well.
 		return false
 	}
 	if isConnectError(err) {
