@@ -245,6 +245,13 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 		SecureErrorLogMessage: true,
+		// A connection waiting for its next request gives its write
+		// buffer and request context back (fasthttp keeps the read buffer
+		// when bodies stream): idle keep-alive connections, which clients
+		// keep by the thousand, held 54 KiB each after a 16 KiB answer and
+		// hold 17 KiB (RSS). Same-run A/B on one core showed no cost per
+		// request.
+		ReduceMemoryUsage: true,
 	}
 }
 
