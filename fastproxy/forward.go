@@ -3,6 +3,7 @@ package fastproxy
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -59,7 +60,7 @@ func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc config
 			}
 			return &idleConn{Conn: c, timeout: idle}, nil
 		},
-		MaxConns:            cfg.ConnectionPool.MaxOpen,
+		MaxConns:            maxOpen(cfg.ConnectionPool.MaxOpen),
 		MaxIdleConnDuration: durationOr(cfg.ConnectionPool.IdleTimeout, 90*time.Second),
 		// Retries are the proxy's (on another backend, by its own rules).
 		MaxIdemponentCallAttempts: 1,
@@ -88,6 +89,17 @@ func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc config
 	}
 	be.hc = hc
 	return be, nil
+}
+
+// maxOpen is fasthttp's MaxConns for connection_pool.max_open. Unset
+// means no cap, as documented, while fasthttp's own zero means 512 per
+// host: the 513th request in flight to one backend (long downloads, slow
+// answers) would get 503 as if the backend were full.
+func maxOpen(n int) int {
+	if n > 0 {
+		return n
+	}
+	return math.MaxInt32
 }
 
 func durationOr(d configs.Duration, def time.Duration) time.Duration {
