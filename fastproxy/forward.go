@@ -116,6 +116,10 @@ type idleConn struct {
 	net.Conn
 	timeout time.Duration
 	rd, wd  connDeadline
+	// idleSince is when the connection last went back to the pool
+	// (coarse unix nanoseconds; 0: in use, or never pooled), for
+	// closedWhileIdle.
+	idleSince int64
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {

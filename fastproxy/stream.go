@@ -44,6 +44,10 @@ func newStreamTransport[C interface{ Conn() net.Conn }](acquire func(time.Durati
 // the proxy retries by its own rules (retry.go), on another backend.
 func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
 	cc, err := t.acquire(0, req.ConnectionClose())
+	for err == nil && closedWhileIdle(cc.Conn()) {
+		t.close(cc) // the backend let it go while it waited (conn_alive.go)
+		cc, err = t.acquire(0, req.ConnectionClose())
+	}
 	if err != nil {
 		return false, err
 	}
@@ -184,6 +188,9 @@ func bodyAllowed(code int) bool {
 // done returns a connection to the pool, or closes it when it cannot be
 // reused or the pool already holds max_idle idle ones.
 func (t *streamTransport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
+	if keep {
+		markIdle(cc.Conn())
+	}
 	if keep && t.maxIdle > 0 {
 		t.idleMu.Lock()
 		keep = hc.IdleConnsCount() < t.maxIdle
