@@ -386,6 +386,25 @@ backends:
 	}
 }
 
+// plainConfig writes a configuration serving origin on a free port of
+// 127.0.0.1 without plugins, and returns its path, its text and the port.
+func plainConfig(t *testing.T, origin string) (file, text string, port int) {
+	t.Helper()
+	port = freePort(t)
+	dir := t.TempDir()
+	text = fmt.Sprintf(`port: %d
+host: 127.0.0.1
+plugin_directory: %s
+backends:
+  - url: http://%s
+`, port, filepath.Join(dir, "no-plugins"), origin)
+	file = filepath.Join(dir, "spillway.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, text, port
+}
+
 // syncBuffer is a bytes.Buffer the child's stderr and the test may use at
 // once.
 type syncBuffer struct {
@@ -422,18 +441,7 @@ func TestSIGHUPKeepsServing(t *testing.T) {
 		}
 		io.WriteString(w, "answer "+r.URL.Path)
 	})
-	port := freePort(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`port: %d
-host: 127.0.0.1
-plugin_directory: %s
-backends:
-  - url: http://%s
-`, port, filepath.Join(dir, "no-plugins"), origin)
-	cfgFile := filepath.Join(dir, "spillway.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, cfg, port := plainConfig(t, origin)
 	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
 
 	get := func(path string) (string, error) {
@@ -530,18 +538,7 @@ func TestRunningOutOfFileDescriptorsIsSurvived(t *testing.T) {
 	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	})
-	port := freePort(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`port: %d
-host: 127.0.0.1
-plugin_directory: %s
-backends:
-  - url: http://%s
-`, port, filepath.Join(dir, "no-plugins"), origin)
-	cfgFile := filepath.Join(dir, "spillway.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, _, port := plainConfig(t, origin)
 	// ulimit -n sets the hard limit too, so Go cannot raise it at start.
 	const limit = 48
 	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" -config "$1"`, limit), bin, cfgFile)
