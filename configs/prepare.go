@@ -177,6 +177,7 @@ func (c *Config) timeoutDefaults() {
 	setDuration(&t.ClientIdle, 90*time.Second)
 	setDuration(&t.BackendConnect, 5*time.Second)
 	setDuration(&t.BackendResponse, 60*time.Second)
+	setDuration(&t.TunnelIdle, time.Hour)
 	setInt(&c.Limits.MaxHeaderBytes, defaultMaxHeader)
 	if c.Retry.Attempts == nil {
 		c.Retry.Attempts = ptr(defaultRetryAttempts)

@@ -412,6 +412,9 @@ type Timeouts struct {
 	// BackendResponse bounds the wait for a backend's response head, and
 	// any pause while reading its body. Default 60s.
 	BackendResponse Duration `yaml:"backend_response"`
+	// TunnelIdle closes an upgraded connection (WebSocket) once nothing
+	// has crossed it in either direction for this long. Default 1h.
+	TunnelIdle Duration `yaml:"tunnel_idle"`
 }
 
 // Limits are Spillway's own keys; negative values are errors.

@@ -80,6 +80,7 @@ func (c *Config) validateSettings(ps *problems) {
 	}{
 		{"client_header", t.ClientHeader}, {"client_read", t.ClientRead}, {"client_write", t.ClientWrite},
 		{"client_idle", t.ClientIdle}, {"backend_connect", t.BackendConnect}, {"backend_response", t.BackendResponse},
+		{"tunnel_idle", t.TunnelIdle},
 	} {
 		nonNegative(ps, "timeouts."+d.key, d.v)
 	}

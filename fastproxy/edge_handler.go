@@ -52,6 +52,7 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		e.next(ctx)
 	}
+	e.switchProtocols(ctx)
 	closeDelimited(ctx, e.closing)
 }
 

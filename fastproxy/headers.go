@@ -77,16 +77,13 @@ type headerEditor interface {
 	DelBytes(key []byte)
 }
 
-// stripRequestHopByHop removes the hop-by-hop headers of a client request.
-// It runs before any plugin, middleware or header rule, so a client cannot
-// use Connection to delete headers the proxy adds afterwards
-// (X-Forwarded-For and the like).
-func stripRequestHopByHop(h *fasthttp.RequestHeader) {
+// requestHopByHop returns the hop-by-hop bits of a client request, for
+// stripHopByHop.
+func requestHopByHop(h *fasthttp.RequestHeader) uint16 {
 	raw := h.RawHeaders()
 	if len(raw) == 0 {
 		// Not parsed from the wire: look for everything.
-		stripHopByHop(h, 1<<len(hopByHop)-1)
-		return
+		return 1<<len(hopByHop) - 1
 	}
 	// Most requests carry none of these headers; one pass over the head
 	// as received finds out without fasthttp's per-name lookups.
@@ -102,7 +99,7 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader) {
 			present |= hopByHopBit(line[:c])
 		}
 	}
-	stripHopByHop(h, present)
+	return present
 }
 
 // stripResponseHopByHop removes the hop-by-hop headers of a backend response.

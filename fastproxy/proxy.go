@@ -33,6 +33,10 @@ type pathScratch struct {
 	uri    []byte
 	target []byte
 	xff    []byte
+	// upgrade is the protocol list the client asked to switch to, then
+	// the one the backend switched to (upgrade.go); empty for nearly
+	// every request.
+	upgrade []byte
 	// noHost: the request reached forwarding without a Host, which each
 	// attempt fills in with its backend's.
 	noHost bool
@@ -47,7 +51,7 @@ var scratchPool = sync.Pool{New: func() any { return new(pathScratch) }}
 func acquireScratch() *pathScratch { return scratchPool.Get().(*pathScratch) }
 
 func releaseScratch(s *pathScratch) {
-	s.uri, s.target, s.xff, s.noHost = s.uri[:0], s.target[:0], s.xff[:0], false
+	s.uri, s.target, s.xff, s.upgrade, s.noHost = s.uri[:0], s.target[:0], s.xff[:0], s.upgrade[:0], false
 	s.br = balancer.Request{}
 	scratchPool.Put(s)
 }
@@ -88,7 +92,13 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	if req.Header.ConnectionClose() {
 		defer ctx.SetConnectionClose()
 	}
-	stripRequestHopByHop(&req.Header)
+	// Hop-by-hop headers go before any plugin, middleware or header rule
+	// runs, so a client cannot use Connection to delete headers the proxy
+	// adds afterwards (X-Forwarded-For and the like). An upgrade asked for
+	// is remembered first and put back for the backend.
+	hop := requestHopByHop(&req.Header)
+	sc.upgrade = upgradeRequested(&req.Header, hop, sc.upgrade)
+	stripHopByHop(&req.Header, hop)
 	peer := peerAddr(ctx)
 	var client netip.Addr
 	client, sc.xff = p.trusted.client(peer, &req.Header, sc.xff)
@@ -109,6 +119,9 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	sc.xff = p.trusted.setForwarded(&req.Header, peer, ctx.IsTLS(), sc.xff)
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
+	if len(sc.upgrade) > 0 {
+		setUpgrade(&req.Header, sc.upgrade)
+	}
 	sc.noHost = len(req.Header.Host()) == 0
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
@@ -124,7 +137,15 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
+	switched := ctx.Response.StatusCode() == fasthttp.StatusSwitchingProtocols
+	if switched {
+		// The transport checked it is one of the protocols asked for.
+		sc.upgrade = append(sc.upgrade[:0], ctx.Response.Header.PeekBytes(hdrUpgrade)...)
+	}
 	stripResponseHopByHop(&ctx.Response.Header)
+	if switched {
+		setUpgrade(&ctx.Response.Header, sc.upgrade)
+	}
 	loc.rewriteLocation(ctx, loc.backends[b.Index], sc)
 	applyHeaderRules(&ctx.Response.Header, svc.headers.removeResponse, svc.headers.setResponse)
 	if x != nil {

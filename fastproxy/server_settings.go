@@ -15,6 +15,7 @@ const (
 	edgeDefaultRead      = 60 * time.Second
 	edgeDefaultWrite     = 60 * time.Second
 	edgeDefaultIdle      = 90 * time.Second
+	edgeDefaultTunnel    = time.Hour
 	edgeDefaultMaxHeader = 16 << 10
 )
 
@@ -33,6 +34,8 @@ type edgeSettings struct {
 	read   time.Duration // longest pause while reading a body
 	write  time.Duration // longest pause while writing a response
 	idle   time.Duration // keep-alive wait for the next request
+	// tunnelIdle closes an upgraded connection nothing crossed for this long.
+	tunnelIdle time.Duration
 
 	maxHeaderBytes int
 	maxBodyBytes   int64 // 0: no cap
@@ -46,6 +49,7 @@ func newEdgeSettings(cfg *configs.Config) edgeSettings {
 		read:           edgeOrDefault(t.ClientRead.D(), edgeDefaultRead),
 		write:          edgeOrDefault(t.ClientWrite.D(), edgeDefaultWrite),
 		idle:           edgeOrDefault(t.ClientIdle.D(), edgeDefaultIdle),
+		tunnelIdle:     edgeOrDefault(t.TunnelIdle.D(), edgeDefaultTunnel),
 		maxHeaderBytes: l.MaxHeaderBytes,
 		maxBodyBytes:   max(l.MaxBodyBytes, 0),
 	}

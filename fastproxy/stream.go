@@ -87,6 +87,17 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		t.close(cc)
 		return false, err
 	}
+	if resp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// The connection speaks another protocol from here on: it is
+		// never pooled again, whatever the answer's fate (upgrade.go).
+		if err = checkSwitch(&req.Header, &resp.Header); err != nil {
+			hc.ReleaseReader(br)
+			t.close(cc)
+			return false, &answeredError{err}
+		}
+		resp.SetBodyStream(newBackendTunnel(t, hc, cc, br), -1)
+		return false, nil
+	}
 	keep := !req.ConnectionClose() && !resp.Header.ConnectionClose()
 	size := resp.Header.ContentLength()
 	if req.Header.IsHead() || !bodyAllowed(resp.Header.StatusCode()) {
