@@ -128,18 +128,29 @@ func (t *tunnel) close() {
 	t.backend.Close()
 }
 
-// tunnelBufs are the copy buffers of tunnels, one per direction while it
-// lives. 16 KiB is one TLS record: a large WebSocket message moves in few
-// system calls, while an idle tunnel holds little.
-var tunnelBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// Copy buffers of a tunnel direction: a small one of its own, which is
+// what an idle tunnel (most of them, most of the time) waits with, and a
+// pooled large one while reads keep filling the small one. 16 KiB is one
+// TLS record, so a large message moves in few system calls.
+const (
+	tunnelSmallBuf = 2 << 10
+	tunnelLargeBuf = 16 << 10
+)
+
+var tunnelBufs = sync.Pool{New: func() any { b := make([]byte, tunnelLargeBuf); return &b }}
 
 // pump copies src to dst until either fails or the tunnel is closed. A
 // read that timed out is retried: checkIdle decides when the tunnel is
 // idle, the side's deadline only bounds each wait.
 func (t *tunnel) pump(dst io.Writer, src io.Reader) {
-	bp := tunnelBufs.Get().(*[]byte)
-	defer tunnelBufs.Put(bp)
-	buf := *bp
+	small := make([]byte, tunnelSmallBuf)
+	buf := small
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			tunnelBufs.Put(large)
+		}
+	}()
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -150,6 +161,14 @@ func (t *tunnel) pump(dst io.Writer, src io.Reader) {
 		}
 		if err != nil && (!isTimeout(err) || t.done.Load()) {
 			return
+		}
+		switch {
+		case large == nil && n == len(buf):
+			large = tunnelBufs.Get().(*[]byte)
+			buf = *large
+		case large != nil && n < tunnelSmallBuf:
+			tunnelBufs.Put(large)
+			large, buf = nil, small
 		}
 	}
 }
