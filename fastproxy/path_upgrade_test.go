@@ -437,3 +437,21 @@ func TestTunnelCountsAgainstItsBackend(t *testing.T) {
 	c.Close()
 	busy.waitEnded(t, 5*time.Second)
 }
+
+// Header rules see the upgrade headers: removing Upgrade forwards the
+// handshake as an ordinary request.
+func TestHeaderRuleCanRefuseUpgrades(t *testing.T) {
+	o := newWSOrigin()
+	origin := pathStartOrigin(t, o.ServeHTTP)
+	svc := pathService("", pathLoc("/", origin.URL))
+	svc.Headers = &configs.Headers{RemoveRequestHeaders: []string{"Upgrade"}}
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{svc}}, Options{})
+	c := edgeDial(t, px.Addr)
+	resp, _ := wsHandshake(t, c, "")
+	if resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("status %d, want the origin's 426 to an ordinary request", resp.StatusCode)
+	}
+	if h := o.seen(t); h.Get("Upgrade") != "" {
+		t.Errorf("the origin got Upgrade %q", h.Get("Upgrade"))
+	}
+}

@@ -95,10 +95,15 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	// Hop-by-hop headers go before any plugin, middleware or header rule
 	// runs, so a client cannot use Connection to delete headers the proxy
 	// adds afterwards (X-Forwarded-For and the like). An upgrade asked for
-	// is remembered first and put back for the backend.
+	// is put back at once, so that middleware, plugins and header rules
+	// see it as net/http handlers do, and may refuse it by removing
+	// Upgrade (upgrade.go).
 	hop := requestHopByHop(&req.Header)
 	sc.upgrade = upgradeRequested(&req.Header, hop, sc.upgrade)
 	stripHopByHop(&req.Header, hop)
+	if len(sc.upgrade) > 0 {
+		setUpgrade(&req.Header, sc.upgrade)
+	}
 	peer := peerAddr(ctx)
 	var client netip.Addr
 	client, sc.xff = p.trusted.client(peer, &req.Header, sc.xff)
@@ -119,9 +124,6 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	sc.xff = p.trusted.setForwarded(&req.Header, peer, ctx.IsTLS(), sc.xff)
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
-	if len(sc.upgrade) > 0 {
-		setUpgrade(&req.Header, sc.upgrade)
-	}
 	sc.noHost = len(req.Header.Host()) == 0
 
 	b, err := p.roundTrip(ctx, loc, client, sc)

@@ -14,9 +14,11 @@ import (
 
 // Protocol upgrades (RFC 9110 section 7.8), WebSocket's handshake among
 // them. A request that asks to switch protocols takes the ordinary path
-// (routing, middleware, plugins, header rules, balancing, retries); only
+// (routing, middleware, plugins, header rules, balancing, retries), with
 // the Connection: Upgrade and Upgrade headers that hop-by-hop removal took
-// off are put back before it is forwarded. A backend that answers 101
+// off put back at once; whatever removes Upgrade on the way (a plugin, a
+// remove_request_headers rule) makes it an ordinary request, as a 101
+// is then refused (checkSwitch). A backend that answers 101
 // hands over its connection: the transport gives it to the proxy as the
 // 101's body stream (backendTunnel), the proxy puts the Upgrade headers
 // back on the answer, and the edge, once the 101 is written, takes the
