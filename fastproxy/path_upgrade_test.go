@@ -20,6 +20,7 @@ import (
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy/tlsconf/tlstest"
+	"github.com/valyala/fasthttp"
 )
 
 // wsOrigin is a WebSocket server as far as the handshake goes: it answers
@@ -453,5 +454,38 @@ func TestHeaderRuleCanRefuseUpgrades(t *testing.T) {
 	}
 	if h := o.seen(t); h.Get("Upgrade") != "" {
 		t.Errorf("the origin got Upgrade %q", h.Get("Upgrade"))
+	}
+}
+
+// refuseSwitch is a Plugins whose response phase answers 403 in place of
+// every answer, with a body of its own or none.
+type refuseSwitch struct{ body bool }
+
+func (p refuseSwitch) Request(*fasthttp.RequestCtx) (Exchange, bool) { return p, false }
+func (p refuseSwitch) Release()                                      {}
+func (p refuseSwitch) Response(ctx *fasthttp.RequestCtx) {
+	ctx.Response.SetStatusCode(http.StatusForbidden)
+	if p.body {
+		ctx.Response.SetBodyString("denied")
+	}
+}
+
+// A plugin that answers in the 101's place gets its answer sent, without
+// the Upgrade pair, and the backend's switched connection is closed.
+func TestPluginAnsweringInPlaceOfA101(t *testing.T) {
+	for _, body := range []bool{true, false} {
+		o := newWSOrigin()
+		origin := pathStartOrigin(t, o.ServeHTTP)
+		px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin.URL))}},
+			Options{Plugins: refuseSwitch{body}})
+		c := edgeDial(t, px.Addr)
+		resp, _ := wsHandshake(t, c, "")
+		got, _ := io.ReadAll(resp.Body)
+		want := map[bool]string{true: "denied", false: ""}[body]
+		if resp.StatusCode != http.StatusForbidden || string(got) != want ||
+			resp.Header.Get("Upgrade") != "" || resp.Header.Get("Connection") == "Upgrade" {
+			t.Fatalf("body %v: answer %d %v %q", body, resp.StatusCode, resp.Header, got)
+		}
+		o.waitEnded(t, 5*time.Second)
 	}
 }

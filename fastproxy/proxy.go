@@ -154,6 +154,9 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		x.Response(ctx)
 	}
 	svc.respond(ctx)
+	if switched && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		dropSwitch(&ctx.Response)
+	}
 	loc.pool.Stamp(ctx, b)
 }
 

@@ -14,22 +14,18 @@ import (
 // answer that carries a backend's switched connection (upgrade.go) into a
 // tunnel: fasthttp is told to write nothing and to hand over the client's
 // connection, the edge writes the 101 head itself and joins the two
-// connections. Anything else that ended up with a switched connection
-// (a plugin answered in the 101's place) lets it go, and a 101 no backend
-// switched to (one a plugin made up) becomes a 502.
+// connections. A 101 no backend switched to (one a plugin made up) becomes
+// a 502.
 //
 // The tunnel counts in the port's shutdown (edgeConn.holdShutdown) until
 // it ends: shutdown waits for it like for a request in flight, and closes
 // it when the grace period ends.
 func (e *edgeHandler) switchProtocols(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
-	end, switched := resp.BodyStream().(tunnelEnd)
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		if switched {
-			resp.ResetBody() // closes the backend's connection
-		}
 		return
 	}
+	end, switched := resp.BodyStream().(tunnelEnd)
 	if !switched {
 		writeError(ctx, fasthttp.StatusBadGateway, msgBadGateway)
 		return

@@ -105,6 +105,20 @@ func checkSwitch(req *fasthttp.RequestHeader, resp *fasthttp.ResponseHeader) err
 	return nil
 }
 
+// dropSwitch undoes a 101 that a plugin or middleware answered in place
+// of: the backend's switched connection closes (with the body, unless the
+// answer has one of its own already) and the answer loses the Upgrade
+// pair the proxy put on it.
+func dropSwitch(resp *fasthttp.Response) {
+	if _, ok := resp.BodyStream().(tunnelEnd); ok {
+		resp.ResetBody()
+	}
+	resp.Header.DelBytes(hdrUpgrade)
+	if bytes.Equal(resp.Header.PeekBytes(hdrConnection), strUpgrade) {
+		resp.Header.DelBytes(hdrConnection)
+	}
+}
+
 // tunnelEnd is the backend's end of a switched connection as the edge
 // finds it in a 101 answer's body stream.
 type tunnelEnd interface {
