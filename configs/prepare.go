@@ -188,6 +188,8 @@ func (c *Config) timeoutDefaults() {
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	setString(&c.Log.Format, "text")
 	setString(&c.Log.Level, "info")
+	c.AccessLog.Format = strings.ToLower(c.AccessLog.Format)
+	setString(&c.AccessLog.Format, "combined")
 
 	// The global circuit_breaker entry is Terraster's way of writing
 	// passive ejection; when present it wins over passive_health.

@@ -104,6 +104,9 @@ type Config struct {
 	// may take after SIGTERM/SIGINT. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	Log           Log      `yaml:"log"`
+	// AccessLog writes one line per answered request; off unless a path
+	// is set.
+	AccessLog AccessLog `yaml:"access_log"`
 
 	// Terraster's top-level keys that Spillway does not implement: accepted
 	// with a warning naming them (and where the supported form lives).
@@ -458,6 +461,17 @@ type Log struct {
 	// Level is "debug", "info" (default), "warn" or "error".
 	// Both are matched case-insensitively and stored in lower case.
 	Level string `yaml:"level"`
+}
+
+// AccessLog configures the access log (Spillway's own key).
+type AccessLog struct {
+	// Path is a file, appended to and created if missing, or "stdout" or
+	// "stderr". Empty (the default): no access log.
+	Path string `yaml:"path"`
+	// Format is "combined" (default: nginx's combined layout with host,
+	// backend and duration after it) or "json". Matched case-insensitively
+	// and stored in lower case.
+	Format string `yaml:"format"`
 }
 
 // Duration is a time.Duration written in YAML as a string with a unit,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -114,6 +116,30 @@ func (c *Config) validateSettings(ps *problems) {
 	case "", "debug", "info", "warn", "error":
 	default:
 		ps.errorf("log.level", "unknown log level %q: expected debug, info, warn or error", c.Log.Level)
+	}
+	c.validateAccessLog(ps)
+}
+
+// validateAccessLog checks what opening the access log at start needs: a
+// known format and, for a file, a directory it can be created in.
+func (c *Config) validateAccessLog(ps *problems) {
+	a := c.AccessLog
+	switch strings.ToLower(a.Format) {
+	case "", "combined", "json":
+	default:
+		ps.errorf("access_log.format", "unknown access log format %q: expected combined or json", a.Format)
+	}
+	switch a.Path {
+	case "", "stdout", "stderr":
+		return
+	}
+	dir := filepath.Dir(a.Path)
+	if st, err := os.Stat(dir); err != nil {
+		ps.errorf("access_log.path", "directory %s: %v", dir, unwrapPathError(err))
+	} else if !st.IsDir() {
+		ps.errorf("access_log.path", "%s is not a directory", dir)
+	} else if st, err := os.Stat(a.Path); err == nil && st.IsDir() {
+		ps.errorf("access_log.path", "%s is a directory", a.Path)
 	}
 }
 

@@ -204,6 +204,14 @@ backends: [{url: "http://127.0.0.1:9000"}]
   level: verbose
 `, []string{`t.yaml:7: log.format: unknown log format "xml": expected text or json`,
 			`t.yaml:8: log.level: unknown log level "verbose": expected debug, info, warn or error`}},
+		{"access log format unknown, directory missing", minimal + `access_log:
+  path: /no/such/dir/access.log
+  format: apache
+`, []string{`t.yaml:8: access_log.format: unknown access log format "apache": expected combined or json`,
+			`t.yaml:7: access_log.path: directory /no/such/dir: no such file or directory`}},
+		{"access log path a directory", minimal + `access_log:
+  path: /tmp
+`, []string{`t.yaml:7: access_log.path: /tmp is a directory`}},
 		{"negative plugin timeout", minimal + `plugins:
   auth:
     timeout: -1s

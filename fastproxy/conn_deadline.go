@@ -58,6 +58,8 @@ type edgeConn struct {
 	rd, wd connDeadline
 	// batch, on TLS connections, gathers the records of one write.
 	batch *tlsBatchConn
+	// note is the current request's, for the access log (edge_access.go).
+	note accessNote
 
 	closeOnce sync.Once
 	closeErr  error

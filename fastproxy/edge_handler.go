@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spillway-lb/spillway/fastproxy/accesslog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -25,6 +26,8 @@ type edgeHandler struct {
 	// closing is the port's count of close-delimited answers being
 	// written, which shutdown waits for (nil: not counted, in tests).
 	closing *sync.WaitGroup
+	// access is the access log; nil: none.
+	access *accesslog.Log
 }
 
 // errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
@@ -33,8 +36,13 @@ var errEdgeBodyTooLarge = fasthttp.ErrBodyTooLarge
 
 // serve handles one request: it runs in fasthttp's serving goroutine.
 func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
+	if e.access != nil {
+		// Deferred first so that it runs last, after a panic's 500.
+		defer e.logAccess(ctx, time.Now())
+	}
 	defer e.recoverPanic(ctx)
 	if c := edgeConnOf(ctx.Conn()); c != nil {
+		c.note = accessNote{}
 		c.beginBody()
 		if e.flushEach {
 			// fasthttp keeps a response unsent while the next pipelined

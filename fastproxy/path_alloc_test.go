@@ -4,9 +4,11 @@ package fastproxy
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/accesslog"
 )
 
 // TestServeHTTPAllocatesNothingOnceWarm guards the hot path: a keep-alive
@@ -50,6 +52,23 @@ func TestServeHTTPRepeatedForwardedForAllocatesNothing(t *testing.T) {
 				t.Errorf("%.2f allocations per request, want 0", n)
 			}
 		})
+	}
+}
+
+// TestAccessLogAllocatesNothing: with the access log on, a request and its
+// line cost no allocation either.
+func TestAccessLogAllocatesNothing(t *testing.T) {
+	l, err := accesslog.Open(filepath.Join(t.TempDir(), "access.log"), accesslog.FormatCombined, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	k := pathNewKeepAliveOpts(t, "bench.example", "bench.example", nil, Options{AccessLog: l})
+	for range 1000 { // the log's two batch buffers grow
+		k.do(t)
+	}
+	if n := testing.AllocsPerRun(200, func() { k.do(t) }); n != 0 {
+		t.Errorf("%.2f allocations per request, want 0", n)
 	}
 }
 

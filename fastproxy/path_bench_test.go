@@ -49,6 +49,11 @@ func pathNewKeepAliveHost(tb testing.TB, svcHost, reqHost string) *pathKeepAlive
 // pathNewKeepAliveWith is pathNewKeepAliveHost with the configuration
 // changed by edit (which may be nil) before the proxy starts.
 func pathNewKeepAliveWith(tb testing.TB, svcHost, reqHost string, edit func(*configs.Config)) *pathKeepAlive {
+	return pathNewKeepAliveOpts(tb, svcHost, reqHost, edit, Options{})
+}
+
+// pathNewKeepAliveOpts is pathNewKeepAliveWith with the Server's Options.
+func pathNewKeepAliveOpts(tb testing.TB, svcHost, reqHost string, edit func(*configs.Config), opts Options) *pathKeepAlive {
 	origin := pathFastOrigin(tb)
 	svc := pathService(svcHost, pathLoc("/api/", origin))
 	svc.Headers = &configs.Headers{RequestHeaders: map[string]string{"X-Via": "spillway"}}
@@ -56,7 +61,7 @@ func pathNewKeepAliveWith(tb testing.TB, svcHost, reqHost string, edit func(*con
 	if edit != nil {
 		edit(cfg)
 	}
-	px := pathStartProxy(tb, cfg, Options{})
+	px := pathStartProxy(tb, cfg, opts)
 	k := &pathKeepAlive{
 		hc:   &fasthttp.HostClient{Addr: px.Addr, MaxConns: 1, ReadTimeout: 5 * time.Second},
 		req:  fasthttp.AcquireRequest(),

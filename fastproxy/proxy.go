@@ -107,6 +107,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	peer := peerAddr(ctx)
 	var client netip.Addr
 	client, sc.xff = p.trusted.client(peer, &req.Header, sc.xff)
+	noteClient(ctx, client)
 	if svc.mw != nil && svc.mw.Request(ctx, client) {
 		return
 	}
@@ -127,6 +128,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	sc.noHost = len(req.Header.Host()) == 0
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
+	noteBackend(ctx, b)
 	// Hooks after this see the client's request-target and Host, not the
 	// backend's.
 	req.SetRequestURIBytes(sc.uri)

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/accesslog"
 	"github.com/spillway-lb/spillway/fastproxy/tlsconf"
 	"github.com/valyala/fasthttp"
 )
@@ -24,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Plugins runs the plugin chain; nil means no plugins.
 	Plugins Plugins
+	// AccessLog, if not nil, gets one entry per answered request (see
+	// edgeHandler.logAccess). The caller opens, reopens and closes it.
+	AccessLog *accesslog.Log
 }
 
 // Server is Spillway's proxy: one fasthttp server per configured port, each
@@ -219,10 +223,11 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 	if s.wrap != nil {
 		next = s.wrap(next)
 	}
-	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing}
+	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing,
+		access: s.opts.AccessLog}
 	return &fasthttp.Server{
 		Handler:       h.serve,
-		ErrorHandler:  edgeErrorHandler,
+		ErrorHandler:  h.readFailed,
 		ExpectHandler: h.expect,
 		ConnState:     edgeConnState,
 		Logger:        edgeFastLogger{log: s.log},

@@ -10,7 +10,8 @@
 // SIGTERM and SIGINT stop accepting, let in-flight requests finish within
 // shutdown_grace, run every plugin's Cleanup, and exit 0. SIGHUP does not
 // reload: Spillway logs that it keeps the running configuration and
-// whether the file on disk would pass -check, and goes on serving.
+// whether the file on disk would pass -check, and goes on serving. SIGUSR1
+// reopens the access log file (after logrotate renamed it).
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy"
+	"github.com/spillway-lb/spillway/fastproxy/accesslog"
 	"github.com/spillway-lb/spillway/pluginhost"
 	"go.uber.org/automaxprocs/maxprocs"
 )
@@ -182,6 +184,18 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	if host.Len() > 0 {
 		opts.Plugins = host
 	}
+	if p := cfg.AccessLog.Path; p != "" {
+		al, err := accesslog.Open(p, cfg.AccessLog.Format, func(err error) {
+			log.Error("access log: lines lost", "path", p, "err", err)
+		})
+		if err != nil {
+			closePlugins(host, cfg.ShutdownGrace.D(), log)
+			return fmt.Errorf("access_log.path: %w", err)
+		}
+		// Closed last, so that the answers of the shutdown are in it.
+		defer al.Close()
+		opts.AccessLog = al
+	}
 	srv, err := fastproxy.New(cfg, opts)
 	if err != nil {
 		closePlugins(host, cfg.ShutdownGrace.D(), log)
@@ -189,11 +203,12 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	}
 
 	// Subscribe before listening, so a signal that arrives as soon as the
-	// port opens is not lost. SIGHUP is caught too: by default it would end
-	// the process at once, dropping every request in flight, and operators
-	// and tools (systemctl reload, logrotate) send it expecting a reload.
+	// port opens is not lost. SIGHUP and SIGUSR1 are caught too: by default
+	// either would end the process at once, dropping every request in
+	// flight, and operators and tools (systemctl reload, logrotate) send
+	// them expecting a reload or a reopened log.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sig)
 
 	if err := srv.Start(); err != nil {
@@ -208,8 +223,12 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	}
 
 	s := <-sig
-	for s == syscall.SIGHUP {
-		noReload(file, demo, log)
+	for s == syscall.SIGHUP || s == syscall.SIGUSR1 {
+		if s == syscall.SIGHUP {
+			noReload(file, demo, log)
+		} else {
+			reopenAccessLog(opts.AccessLog, cfg.AccessLog.Path, log)
+		}
 		s = <-sig
 	}
 	grace := cfg.ShutdownGrace.D()
@@ -249,6 +268,21 @@ func noReload(file string, demo bool, log *slog.Logger) {
 	for _, p := range cerr.Problems {
 		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "problem", p.String())
 	}
+}
+
+// reopenAccessLog answers a SIGUSR1: the access log goes on in a new file
+// at its path, as nginx's does, so that logrotate can rename the old one
+// and signal. A failure leaves it on the old file.
+func reopenAccessLog(al *accesslog.Log, path string, log *slog.Logger) {
+	if al == nil {
+		log.Warn("SIGUSR1: there is no access log to reopen (access_log.path is not set)")
+		return
+	}
+	if err := al.Reopen(); err != nil {
+		log.Error("SIGUSR1: the access log could not be reopened; it goes on in the old file", "path", path, "err", err)
+		return
+	}
+	log.Info("SIGUSR1: access log reopened", "path", path)
 }
 
 // cleanupFloor is the least time plugin Cleanup gets after requests that

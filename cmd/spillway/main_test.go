@@ -607,3 +607,73 @@ func TestRunningOutOfFileDescriptorsIsSurvived(t *testing.T) {
 		t.Errorf("a listener stopped\nlogs:\n%s", logs.String())
 	}
 }
+
+// TestAccessLogSurvivesRotation runs the real binary with an access log,
+// renames the file as logrotate does and sends SIGUSR1 (Go's default would
+// end the process): the lines before stay in the renamed file, those after
+// go to a new file at the path, and SIGTERM flushes the last ones.
+func TestAccessLogSurvivesRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "answer "+r.URL.Path)
+	})
+	cfgFile, cfg, port := plainConfig(t, origin)
+	logFile := filepath.Join(filepath.Dir(cfgFile), "access.log")
+	if err := os.WriteFile(cfgFile, []byte(cfg+"access_log:\n  path: "+logFile+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
+	get := func(path string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFor := func(file, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b, _ := os.ReadFile(file); strings.Contains(string(b), want) {
+				return
+			}
+		}
+		b, _ := os.ReadFile(file)
+		t.Fatalf("%s has no %q:\n%s\nlogs:\n%s", file, want, b, logs.String())
+	}
+
+	get("/before")
+	waitFor(logFile, `"GET /before HTTP/1.1" 200`)
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "access log reopened"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen logged\nlogs:\n%s", logs.String())
+		}
+	}
+	get("/after")
+	waitFor(logFile, `"GET /after HTTP/1.1" 200`)
+	get("/last")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
+	}
+	old, _ := os.ReadFile(logFile + ".1")
+	cur, _ := os.ReadFile(logFile)
+	if strings.Contains(string(old), "/after") || strings.Contains(string(cur), "/before") {
+		t.Errorf("lines in the wrong file:\nrotated:\n%s\nnew:\n%s", old, cur)
+	}
+	if !strings.Contains(string(cur), `"GET /last HTTP/1.1" 200`) {
+		t.Errorf("the last line was lost at shutdown:\n%s", cur)
+	}
+}

@@ -1,0 +1,78 @@
+package fastproxy
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/spillway-lb/spillway/balancer"
+	"github.com/spillway-lb/spillway/fastproxy/accesslog"
+	"github.com/valyala/fasthttp"
+)
+
+// accessNote is what the proxy learned about the request a connection is
+// serving that the access log names: the client the trusted proxies vouch
+// for and the backend that answered or was tried last. It lives on the
+// edgeConn, so noting costs no allocation.
+type accessNote struct {
+	client  netip.Addr
+	backend *balancer.Backend
+}
+
+// noteClient records the request's client for the access log.
+func noteClient(ctx *fasthttp.RequestCtx, client netip.Addr) {
+	if c := edgeConnOf(ctx.Conn()); c != nil {
+		c.note.client = client
+	}
+}
+
+// noteBackend records the backend the request went to, if any.
+func noteBackend(ctx *fasthttp.RequestCtx, b *balancer.Backend) {
+	if c := edgeConnOf(ctx.Conn()); c != nil && b != nil {
+		c.note.backend = b
+	}
+}
+
+// logAccess records the request in the access log once its answer is
+// ready: the status, the body's length (-1 for a stream of unknown length
+// or a tunnel), and the time since the head arrived. A streamed body is
+// still to be sent then, so for it the duration is the time to its head.
+func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time) {
+	req, resp := &ctx.Request.Header, &ctx.Response
+	en := accesslog.Entry{
+		Start: start, Duration: time.Since(start),
+		Method: req.Method(), URI: req.RequestURI(), Proto: req.Protocol(),
+		Status: resp.StatusCode(), Referer: req.Referer(), UserAgent: req.UserAgent(), Host: req.Host(),
+	}
+	switch {
+	case en.Status == fasthttp.StatusSwitchingProtocols:
+		en.Bytes = -1 // a tunnel: what crosses it is not counted
+	case ctx.IsHead() || !bodyAllowed(en.Status):
+	case resp.IsBodyStream():
+		en.Bytes = int64(max(resp.Header.ContentLength(), -1))
+	default:
+		en.Bytes = int64(len(resp.Body()))
+	}
+	if c := edgeConnOf(ctx.Conn()); c != nil {
+		en.Client = c.note.client
+		if c.note.backend != nil {
+			en.Backend = c.note.backend.Addr
+		}
+	}
+	if !en.Client.IsValid() {
+		en.Client = peerAddr(ctx)
+	}
+	e.access.Record(&en)
+}
+
+// readFailed is fasthttp's ErrorHandler: a request that could not be read
+// (malformed, too large, too slow) is answered by its status, and logged
+// with what of it was read.
+func (e *edgeHandler) readFailed(ctx *fasthttp.RequestCtx, err error) {
+	edgeErrorHandler(ctx, err)
+	if e.access != nil {
+		if c := edgeConnOf(ctx.Conn()); c != nil {
+			c.note = accessNote{} // not the previous request's
+		}
+		e.logAccess(ctx, ctx.Time())
+	}
+}
