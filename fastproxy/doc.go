@@ -7,6 +7,8 @@
 // attempt and the backend connections in forward.go and stream.go, retries
 // in retry.go. The edge around it — listeners, strict HTTP/1.1 framing
 // (framing.go), progress-based client timeouts (conn_deadline.go), panic
-// recovery and shutdown — is in server.go and edge_handler.go. With no
-// plugin loaded, a request allocates nothing once warm.
+// recovery and shutdown — is in server.go and edge_handler.go; protocol
+// upgrades (WebSocket) in upgrade.go and, once switched, tunnel.go; what
+// the access log gets in edge_access.go. With no plugin loaded, a request
+// allocates nothing once warm.
 package fastproxy
