@@ -37,11 +37,17 @@ func noteBackend(ctx *fasthttp.RequestCtx, b *balancer.Backend) {
 // or a tunnel), and the time since the head arrived. A streamed body is
 // still to be sent then, so for it the duration is the time to its head.
 func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time) {
+	e.record(ctx, start, true)
+}
+
+// record logs ctx's answer; without read, the request's head is not known
+// (fasthttp could not parse it) and its fields are left out.
+func (e *edgeHandler) record(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
 	req, resp := &ctx.Request.Header, &ctx.Response
-	en := accesslog.Entry{
-		Start: start, Duration: time.Since(start),
-		Method: req.Method(), URI: req.RequestURI(), Proto: req.Protocol(),
-		Status: resp.StatusCode(), Referer: req.Referer(), UserAgent: req.UserAgent(), Host: req.Host(),
+	en := accesslog.Entry{Start: start, Duration: time.Since(start), Status: resp.StatusCode()}
+	if read {
+		en.Method, en.URI, en.Proto = req.Method(), req.RequestURI(), req.Protocol()
+		en.Referer, en.UserAgent, en.Host = req.Referer(), req.UserAgent(), req.Host()
 	}
 	switch {
 	case en.Status == fasthttp.StatusSwitchingProtocols:
@@ -66,13 +72,18 @@ func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time) {
 
 // readFailed is fasthttp's ErrorHandler: a request that could not be read
 // (malformed, too large, too slow) is answered by its status, and logged
-// with what of it was read.
+// without its head, whose fields fasthttp leaves at their defaults.
 func (e *edgeHandler) readFailed(ctx *fasthttp.RequestCtx, err error) {
 	edgeErrorHandler(ctx, err)
 	if e.access != nil {
 		if c := edgeConnOf(ctx.Conn()); c != nil {
 			c.note = accessNote{} // not the previous request's
 		}
-		e.logAccess(ctx, ctx.Time())
+		// fasthttp has not stamped a request it could not read.
+		start := ctx.Time()
+		if start.IsZero() {
+			start = time.Now()
+		}
+		e.record(ctx, start, false)
 	}
 }
