@@ -101,6 +101,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	keep := !req.ConnectionClose() && !resp.Header.ConnectionClose()
 	size := resp.Header.ContentLength()
 	if req.Header.IsHead() || !bodyAllowed(resp.Header.StatusCode()) {
+		keep = keep && drained(br)
 		hc.ReleaseReader(br)
 		t.done(hc, cc, keep)
 		return false, nil
@@ -110,6 +111,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		// pool at once and the server writes head and body to the client
 		// in one write.
 		err = resp.ReadBody(br, 0)
+		keep = keep && drained(br)
 		hc.ReleaseReader(br)
 		if err != nil {
 			t.close(cc)
@@ -189,6 +191,17 @@ func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 }
 
 var errTooManyInterim = errors.New("backend sent too many 1xx interim responses")
+
+// drained reports whether br holds nothing past the answer just read, so
+// that its connection may be pooled. A backend that sends more than its
+// answer holds (a body to a HEAD, bytes past its Content-Length or its
+// last chunk) leaves them in the connection, which would hand them to the
+// next request, perhaps another client's, as the start of its answer: a
+// 502 for that innocent request, or a forged answer if the bytes look like
+// one. Such a connection is closed (nginx closes it too). Bytes that
+// arrive later are caught, for a connection idle long enough, by
+// closedWhileIdle.
+func drained(br *bufio.Reader) bool { return br.Buffered() == 0 }
 
 // bodyAllowed reports whether a response with this status may carry a
 // body (RFC 9110 §6.4.1).
@@ -291,6 +304,7 @@ func (b *backendBody[C]) ReleaseKept(err error) {
 // whole), the balancer's count of the request and b itself.
 func (b *backendBody[C]) release(err error) {
 	whole := err == nil && b.eof
+	b.keep = b.keep && drained(b.br)
 	b.inner.CloseBodyStream() //nolint:errcheck // releases fasthttp's stream
 	fasthttp.ReleaseResponse(b.inner)
 	b.hc.ReleaseReader(b.br)
