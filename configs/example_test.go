@@ -28,7 +28,7 @@ backends:
 		}
 	}
 	// Output:
-	// warning: lb.yaml:2: admin_port: a Terraster key Spillway does not implement; ignored (Spillway has no admin API)
+	// warning: lb.yaml:2: admin_port: a Terraster key Spillway does not implement; ignored (Spillway has no admin API; metrics.listen serves Prometheus metrics)
 	// lb.yaml:3: algorithm: unknown policy "least_connection"; did you mean "least-connections"? Valid policies: round-robin, weighted-round-robin, least-connections, weighted-least-connections, bounded-least-connections, least-response-time, power-of-two, ip-hash, consistent-hash, sticky-session, adaptive ('_' may stand for '-')
 	// lb.yaml:6: backends[0].wieght: unknown key; did you mean "weight"?
 }

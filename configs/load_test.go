@@ -79,7 +79,7 @@ services:
 		t.Fatal("no config")
 	}
 	wantProblems(t, warns,
-		`t.yaml:1: admin_port: a Terraster key Spillway does not implement; ignored (Spillway has no admin API)`,
+		`t.yaml:1: admin_port: a Terraster key Spillway does not implement; ignored (Spillway has no admin API; metrics.listen serves Prometheus metrics)`,
 		`t.yaml:2: admin_api: a Terraster key Spillway does not implement`,
 		`t.yaml:3: auth: a Terraster key Spillway does not implement`,
 		`t.yaml:4: cert_manager: a Terraster key Spillway does not implement; ignored (certificates come from tls.cert_file`,

@@ -107,11 +107,13 @@ type Config struct {
 	// AccessLog writes one line per answered request; off unless a path
 	// is set.
 	AccessLog AccessLog `yaml:"access_log"`
+	// Metrics serves Prometheus metrics; off unless listen is set.
+	Metrics Metrics `yaml:"metrics"`
 
 	// Terraster's top-level keys that Spillway does not implement: accepted
 	// with a warning naming them (and where the supported form lives).
-	AdminPort      any `yaml:"admin_port" spillway:"unimplemented" hint:"Spillway has no admin API"`
-	AdminAPI       any `yaml:"admin_api" spillway:"unimplemented" hint:"Spillway has no admin API"`
+	AdminPort      any `yaml:"admin_port" spillway:"unimplemented" hint:"Spillway has no admin API; metrics.listen serves Prometheus metrics"`
+	AdminAPI       any `yaml:"admin_api" spillway:"unimplemented" hint:"Spillway has no admin API; metrics.listen serves Prometheus metrics"`
 	Auth           any `yaml:"auth" spillway:"unimplemented" hint:"Spillway has no admin API to authenticate"`
 	CertManager    any `yaml:"cert_manager" spillway:"unimplemented" hint:"certificates come from tls.cert_file and tls.key_file and are re-read when they change"`
 	HTTPPort       any `yaml:"http_port" spillway:"unimplemented" hint:"listeners come from port and services[].port; http_redirect on a plain-HTTP service sends clients to HTTPS"`
@@ -472,6 +474,15 @@ type AccessLog struct {
 	// backend and duration after it) or "json". Matched case-insensitively
 	// and stored in lower case.
 	Format string `yaml:"format"`
+}
+
+// Metrics configures the metrics endpoint (Spillway's own key).
+type Metrics struct {
+	// Listen is the host:port of a separate plain-HTTP listener that
+	// answers GET /metrics in Prometheus' text format. Empty (the
+	// default): no endpoint and no counting. Keep it off the internet
+	// (127.0.0.1 or a private address): it names every backend.
+	Listen string `yaml:"listen"`
 }
 
 // Duration is a time.Duration written in YAML as a string with a unit,

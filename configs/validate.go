@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -118,6 +119,14 @@ func (c *Config) validateSettings(ps *problems) {
 		ps.errorf("log.level", "unknown log level %q: expected debug, info, warn or error", c.Log.Level)
 	}
 	c.validateAccessLog(ps)
+	if l := c.Metrics.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			ps.errorf("metrics.listen", "%q: expected host:port, such as 127.0.0.1:9100", l)
+		} else if host == "" {
+			ps.warnAt(ps.lineOf("metrics.listen"), "metrics.listen", fmt.Sprintf("%q listens on every interface; the metrics name every backend, so keep them off the internet", l))
+		}
+	}
 }
 
 // validateAccessLog checks what opening the access log at start needs: a

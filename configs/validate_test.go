@@ -212,6 +212,9 @@ backends: [{url: "http://127.0.0.1:9000"}]
 		{"access log path a directory", minimal + `access_log:
   path: /tmp
 `, []string{`t.yaml:7: access_log.path: /tmp is a directory`}},
+		{"metrics listen without a port", minimal + `metrics:
+  listen: 127.0.0.1
+`, []string{`t.yaml:7: metrics.listen: "127.0.0.1": expected host:port, such as 127.0.0.1:9100`}},
 		{"negative plugin timeout", minimal + `plugins:
   auth:
     timeout: -1s

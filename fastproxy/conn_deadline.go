@@ -336,6 +336,13 @@ func (r *edgeConnRegistry) remove(c *edgeConn) {
 	r.mu.Unlock()
 }
 
+// len is the number of open connections.
+func (r *edgeConnRegistry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
 // closeAll closes every open connection and refuses new ones; it returns
 // how many it closed.
 func (r *edgeConnRegistry) closeAll() int {

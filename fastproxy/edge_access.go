@@ -32,19 +32,25 @@ func noteBackend(ctx *fasthttp.RequestCtx, b *balancer.Backend) {
 	}
 }
 
-// logAccess records the request in the access log once its answer is
-// ready: the status, the body's length (-1 for a stream of unknown length
-// or a tunnel), and the time since the head arrived. A streamed body is
-// still to be sent then, so for it the duration is the time to its head.
-func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time) {
-	e.record(ctx, start, true)
+// finish counts the answer in the metrics and records it in the access
+// log, once it is ready to send: the status, the body's length (-1 for a
+// stream of unknown length or a tunnel), and the time since the head
+// arrived. A streamed body is still to be sent then, so for it the
+// duration is the time to its head. Without read, the request's head is
+// not known (fasthttp could not parse it) and its fields are left out.
+func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
+	d := time.Since(start)
+	if e.requests != nil {
+		e.requests.Observe(ctx.Response.StatusCode(), d)
+	}
+	if e.access != nil {
+		e.logAccess(ctx, start, d, read)
+	}
 }
 
-// record logs ctx's answer; without read, the request's head is not known
-// (fasthttp could not parse it) and its fields are left out.
-func (e *edgeHandler) record(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
+func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time, d time.Duration, read bool) {
 	req, resp := &ctx.Request.Header, &ctx.Response
-	en := accesslog.Entry{Start: start, Duration: time.Since(start), Status: resp.StatusCode()}
+	en := accesslog.Entry{Start: start, Duration: d, Status: resp.StatusCode()}
 	if read {
 		en.Method, en.URI, en.Proto = req.Method(), req.RequestURI(), req.Protocol()
 		en.Referer, en.UserAgent, en.Host = req.Referer(), req.UserAgent(), req.Host()
@@ -71,11 +77,12 @@ func (e *edgeHandler) record(ctx *fasthttp.RequestCtx, start time.Time, read boo
 }
 
 // readFailed is fasthttp's ErrorHandler: a request that could not be read
-// (malformed, too large, too slow) is answered by its status, and logged
-// without its head, whose fields fasthttp leaves at their defaults.
+// (malformed, too large, too slow) is answered by its status, counted,
+// and logged without its head, whose fields fasthttp leaves at their
+// defaults.
 func (e *edgeHandler) readFailed(ctx *fasthttp.RequestCtx, err error) {
 	edgeErrorHandler(ctx, err)
-	if e.access != nil {
+	if e.access != nil || e.requests != nil {
 		if c := edgeConnOf(ctx.Conn()); c != nil {
 			c.note = accessNote{} // not the previous request's
 		}
@@ -84,6 +91,6 @@ func (e *edgeHandler) readFailed(ctx *fasthttp.RequestCtx, err error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		e.record(ctx, start, false)
+		e.finish(ctx, start, false)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spillway-lb/spillway/fastproxy/accesslog"
+	"github.com/spillway-lb/spillway/fastproxy/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,6 +30,10 @@ type edgeHandler struct {
 	closing *sync.WaitGroup
 	// access is the access log; nil: none.
 	access *accesslog.Log
+	// requests counts answers for the metrics; nil: metrics are off.
+	requests *metrics.Requests
+	// tunnels counts the port's open tunnels.
+	tunnels *atomic.Int64
 }
 
 // errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
@@ -36,9 +42,9 @@ var errEdgeBodyTooLarge = fasthttp.ErrBodyTooLarge
 
 // serve handles one request: it runs in fasthttp's serving goroutine.
 func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
-	if e.access != nil {
+	if e.access != nil || e.requests != nil {
 		// Deferred first so that it runs last, after a panic's 500.
-		defer e.logAccess(ctx, time.Now())
+		defer e.finish(ctx, time.Now(), true)
 	}
 	defer e.recoverPanic(ctx)
 	if c := edgeConnOf(ctx.Conn()); c != nil {

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy/accesslog"
+	"github.com/spillway-lb/spillway/fastproxy/metrics"
 	"github.com/spillway-lb/spillway/fastproxy/tlsconf"
 	"github.com/valyala/fasthttp"
 )
@@ -28,6 +30,8 @@ type Options struct {
 	// AccessLog, if not nil, gets one entry per answered request (see
 	// edgeHandler.logAccess). The caller opens, reopens and closes it.
 	AccessLog *accesslog.Log
+	// Metrics turns on the counters WriteMetrics reports.
+	Metrics bool
 }
 
 // Server is Spillway's proxy: one fasthttp server per configured port, each
@@ -77,6 +81,9 @@ type edgePort struct {
 	// A connection holds its count until the answer is written or it
 	// closes (edgeConn.holdShutdown).
 	closing sync.WaitGroup
+	// requests and tunnels are the port's counters, for WriteMetrics.
+	requests metrics.Requests
+	tunnels  atomic.Int64
 }
 
 // New builds a Server from a loaded, validated configuration: it groups the
@@ -224,7 +231,10 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 		next = s.wrap(next)
 	}
 	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing,
-		access: s.opts.AccessLog}
+		access: s.opts.AccessLog, tunnels: &p.tunnels}
+	if s.opts.Metrics {
+		h.requests = &p.requests
+	}
 	return &fasthttp.Server{
 		Handler:       h.serve,
 		ErrorHandler:  h.readFailed,

@@ -37,9 +37,14 @@ func (e *edgeHandler) switchProtocols(ctx *fasthttp.RequestCtx) {
 	}
 	idle := e.set.tunnelIdle
 	ctx.HijackSetNoResponse(true)
+	tunnels := e.tunnels
 	ctx.Hijack(func(c net.Conn) {
 		if ec != nil {
 			defer ec.releaseShutdown()
+		}
+		if tunnels != nil {
+			tunnels.Add(1)
+			defer tunnels.Add(-1)
 		}
 		runTunnel(c, end, head, idle)
 	})

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -196,6 +198,7 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 		defer al.Close()
 		opts.AccessLog = al
 	}
+	opts.Metrics = cfg.Metrics.Listen != ""
 	srv, err := fastproxy.New(cfg, opts)
 	if err != nil {
 		closePlugins(host, cfg.ShutdownGrace.D(), log)
@@ -211,6 +214,14 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sig)
 
+	if opts.Metrics {
+		stop, err := serveMetrics(cfg.Metrics.Listen, srv, log)
+		if err != nil {
+			closePlugins(host, cfg.ShutdownGrace.D(), log)
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		defer stop()
+	}
 	if err := srv.Start(); err != nil {
 		closePlugins(host, cfg.ShutdownGrace.D(), log)
 		return err
@@ -218,6 +229,7 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	for _, a := range srv.Addrs() {
 		log.Info("listening", "addr", a.String(), "plugins", host.Len(), "version", version)
 	}
+
 	if demo {
 		fmt.Fprintln(stdout, "Spillway demo is up. Try:\n  curl -i http://127.0.0.1:8080/\n  curl -i http://127.0.0.1:8080/api/hello")
 	}
@@ -268,6 +280,25 @@ func noReload(file string, demo bool, log *slog.Logger) {
 	for _, p := range cerr.Problems {
 		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "problem", p.String())
 	}
+}
+
+// serveMetrics answers GET /metrics on addr with srv's metrics, on a
+// net/http server of its own: the slow path, apart from the proxy's ports.
+// stop closes it.
+func serveMetrics(addr string, srv *fastproxy.Server, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		srv.WriteMetrics(w) //nolint:errcheck // a scraper that went away
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck // ends with Close
+	log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() { hs.Close() }, nil
 }
 
 // reopenAccessLog answers a SIGUSR1: the access log goes on in a new file

@@ -677,3 +677,39 @@ func TestAccessLogSurvivesRotation(t *testing.T) {
 		t.Errorf("the last line was lost at shutdown:\n%s", cur)
 	}
 }
+
+// TestMetricsEndpoint runs the real binary with metrics.listen set: GET
+// /metrics there answers in Prometheus' text format and counts the
+// requests the proxy answered.
+func TestMetricsEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	cfgFile, cfg, port := plainConfig(t, origin)
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if err := os.WriteFile(cfgFile, []byte(cfg+"metrics:\n  listen: "+maddr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, logs, addr := startBinary(t, bin, cfgFile, port)
+	for range 2 {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatalf("%v\nlogs:\n%s", err, logs.String())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := fmt.Sprintf(`spillway_requests_total{port="%d",code="2xx"} 2`, port)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") ||
+		!strings.Contains(string(body), want) || !strings.Contains(string(body), `spillway_backend_up{service="default",location="/"`) {
+		t.Errorf("GET /metrics: %d %s, want a line %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), want, body)
+	}
+}

@@ -1,0 +1,99 @@
+package fastproxy
+
+import (
+	"bufio"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway-lb/spillway/configs"
+)
+
+// scrape returns s's metrics as sample (name and labels, as written) to value.
+func scrape(t *testing.T, s *Server) map[string]float64 {
+	t.Helper()
+	var b strings.Builder
+	if err := s.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		m[line[:i]] = v
+	}
+	return m
+}
+
+// waitMetric polls until sample has value want.
+func waitMetric(t *testing.T, s *Server, sample string, want float64) {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got = scrape(t, s)[sample]; got == want {
+			return
+		}
+	}
+	t.Fatalf("%s = %v, want %v", sample, got, want)
+}
+
+// The metrics count every answer by class with its duration, and show the
+// open connections and tunnels and each backend's state and load.
+func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
+	o := pathEchoOrigin(t, "o")
+	ws := newWSOrigin()
+	wsOrigin := pathStartOrigin(t, ws.ServeHTTP)
+	cfg := &configs.Config{Services: []configs.Service{pathService("h", pathLoc("/", o.URL),
+		configs.Location{Path: "/down/", Backends: []configs.Backend{{URL: pathClosedURL(t)}}},
+		configs.Location{Path: "/chat", Backends: []configs.Backend{{URL: wsOrigin.URL}}})}}
+	px := pathStartProxy(t, cfg, Options{Metrics: true})
+	port := px.Addr[strings.LastIndexByte(px.Addr, ':')+1:]
+	for range 3 {
+		pathDo(t, px, "GET", "h", "/", nil, nil)
+	}
+	pathDo(t, px, "GET", "nobody", "/", nil, nil) // 404
+	pathDo(t, px, "GET", "h", "/down/", nil, nil)
+
+	c := edgeDial(t, px.Addr)
+	resp, br := wsHandshake(t, c, "early")
+	if resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %d", resp.StatusCode)
+	}
+	readN(t, br, len("hello\nearly"))
+	u, _ := url.Parse(wsOrigin.URL)
+	ou, _ := url.Parse(o.URL)
+	wsBackend := `{service="svc-h",location="/chat",backend="` + u.Host + `"}`
+	waitMetric(t, px.srv, `spillway_tunnels{port="`+port+`"}`, 1)
+	m := scrape(t, px.srv)
+	for sample, want := range map[string]float64{
+		`spillway_requests_total{port="` + port + `",code="1xx"}`:                     1,
+		`spillway_requests_total{port="` + port + `",code="2xx"}`:                     3,
+		`spillway_requests_total{port="` + port + `",code="4xx"}`:                     1,
+		`spillway_requests_total{port="` + port + `",code="5xx"}`:                     1,
+		`spillway_request_duration_seconds_count{port="` + port + `"}`:                6,
+		`spillway_request_duration_seconds_bucket{port="` + port + `",le="+Inf"}`:     6,
+		`spillway_backend_in_flight` + wsBackend:                                      1,
+		`spillway_backend_up` + wsBackend:                                             1,
+		`spillway_backend_up{service="svc-h",location="/",backend="` + ou.Host + `"}`: 1,
+	} {
+		if m[sample] != want {
+			t.Errorf("%s = %v, want %v", sample, m[sample], want)
+		}
+	}
+	if m[`spillway_connections{port="`+port+`"}`] < 1 {
+		t.Errorf("no open connection counted while a tunnel is open")
+	}
+	c.Close()
+	waitMetric(t, px.srv, `spillway_tunnels{port="`+port+`"}`, 0)
+	waitMetric(t, px.srv, `spillway_backend_in_flight`+wsBackend, 0)
+}

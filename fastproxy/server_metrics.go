@@ -1,0 +1,91 @@
+package fastproxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/spillway-lb/spillway/fastproxy/metrics"
+)
+
+// WriteMetrics writes the server's metrics in Prometheus' text format:
+// per port, the answers by status class and their durations (when
+// Options.Metrics is set), the open client connections and tunnels; per
+// backend of each location, whether it is in rotation and its requests in
+// flight. It is the slow path: it takes the connection registries' locks
+// and formats as it goes.
+func (s *Server) WriteMetrics(w io.Writer) error {
+	// Formatted under the lock (Start sets the listeners the port labels
+	// read), written after it, so a slow scraper never holds up Shutdown.
+	var buf bytes.Buffer
+	s.mu.Lock()
+	err := s.formatMetrics(&buf)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) formatMetrics(w io.Writer) error {
+	mw := metrics.NewWriter(w)
+	if s.opts.Metrics {
+		mw.Family("spillway_requests_total", "counter", "Answers sent, by listener port and status class.")
+		mw.Family("spillway_request_duration_seconds", "histogram", "Time from a request's head to its answer being ready (to its head, for a streamed body).")
+		for _, p := range s.ports {
+			mw.Requests("spillway", portLabel(p), &p.requests)
+		}
+	}
+	mw.Family("spillway_connections", "gauge", "Open client connections, by listener port.")
+	for _, p := range s.ports {
+		mw.Sample("spillway_connections", portLabel(p), float64(p.conns.len()))
+	}
+	mw.Family("spillway_tunnels", "gauge", "Open upgraded (WebSocket) connections, by listener port.")
+	for _, p := range s.ports {
+		mw.Sample("spillway_tunnels", portLabel(p), float64(p.tunnels.Load()))
+	}
+	mw.Family("spillway_backend_up", "gauge", "1 when the backend is in rotation (not marked down by a health check nor ejected), else 0.")
+	s.eachBackend(func(l []metrics.Label, up bool, _ int64) {
+		mw.Sample("spillway_backend_up", l, map[bool]float64{true: 1}[up])
+	})
+	mw.Family("spillway_backend_in_flight", "gauge", "Requests and tunnels the backend is serving now.")
+	s.eachBackend(func(l []metrics.Label, _ bool, n int64) {
+		mw.Sample("spillway_backend_in_flight", l, float64(n))
+	})
+	return mw.Flush()
+}
+
+// portLabel names p by the port it listens on (the configured one, or the
+// one the system chose for port 0).
+func portLabel(p *edgePort) []metrics.Label {
+	port := p.port
+	if p.ln != nil {
+		if a, ok := p.ln.Addr().(*net.TCPAddr); ok {
+			port = a.Port
+		}
+	}
+	return []metrics.Label{{Name: "port", Value: strconv.Itoa(port)}}
+}
+
+// eachBackend calls f for every backend of every location, labeled by
+// service, location path and backend address.
+func (s *Server) eachBackend(f func(labels []metrics.Label, up bool, inFlight int64)) {
+	for _, p := range s.ports {
+		if p.proxy == nil {
+			continue
+		}
+		for _, svc := range p.proxy.routes.services {
+			for _, loc := range svc.locations {
+				if loc.pool == nil {
+					continue
+				}
+				for _, b := range loc.pool.Backends() {
+					f([]metrics.Label{{Name: "service", Value: svc.name}, {Name: "location", Value: string(loc.prefix)},
+						{Name: "backend", Value: b.Addr}}, b.Healthy(), b.InFlight())
+				}
+			}
+		}
+	}
+}
