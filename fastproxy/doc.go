@@ -9,6 +9,7 @@
 // (framing.go), progress-based client timeouts (conn_deadline.go), panic
 // recovery and shutdown — is in server.go and edge_handler.go; protocol
 // upgrades (WebSocket) in upgrade.go and, once switched, tunnel.go; what
-// the access log gets in edge_access.go. With no plugin loaded, a request
-// allocates nothing once warm.
+// the access log and the metrics get in edge_access.go, and the metrics'
+// scrape (the slow path) in server_metrics.go. With no plugin loaded, a
+// request allocates nothing once warm.
 package fastproxy
