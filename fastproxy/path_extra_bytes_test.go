@@ -1,11 +1,10 @@
 package fastproxy
 
 import (
-	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/spillway-lb/spillway/configs"
@@ -16,30 +15,17 @@ import (
 // the next request, maybe another client's, would read it as its answer.
 // Such a connection is closed instead of pooled.
 func TestExtraBytesAfterAnAnswerAreNotTakenForTheNext(t *testing.T) {
-	var mu sync.Mutex
-	conns := 0
 	junk := "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged" + strings.Repeat("j", 100<<10)
-	origin := pathRawOrigin(t, func(c net.Conn) {
-		mu.Lock()
-		conns++
-		mu.Unlock()
-		br := bufio.NewReader(c)
-		for {
-			req, err := pathReadHead(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			switch req.URL.Path {
-			case "/head-with-body": // HEAD, answered with a body anyway
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"+junk)
-			case "/longer": // more than Content-Length says
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+junk)
-			case "/longer-streamed": // the same past inlineBodyMax, so the body streams
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n"+strings.Repeat("s", 70000)+junk)
-			default:
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
-			}
+	origin, conns := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		switch req.URL.Path {
+		case "/head-with-body": // HEAD, answered with a body anyway
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"+junk)
+		case "/longer": // more than Content-Length says
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+junk)
+		case "/longer-streamed": // the same past inlineBodyMax, so the body streams
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n"+strings.Repeat("s", 70000)+junk)
+		default:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
 		}
 	})
 	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}}, Options{})
@@ -50,9 +36,7 @@ func TestExtraBytesAfterAnAnswerAreNotTakenForTheNext(t *testing.T) {
 			t.Fatalf("after %s: %d %q", first, resp.StatusCode, body)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if conns != 4 {
-		t.Errorf("the origin saw %d connections, want 4 (each one left dirty is closed)", conns)
+	if n := conns(); n != 4 {
+		t.Errorf("the origin saw %d connections, want 4 (each one left dirty is closed)", n)
 	}
 }

@@ -92,6 +92,32 @@ func pathRawOrigin(t testing.TB, serve func(c net.Conn)) string {
 	return "http://" + ln.Addr().String()
 }
 
+// pathCountingOrigin is a raw origin that counts its connections and
+// hands each request read on them, body drained, to answer.
+func pathCountingOrigin(t testing.TB, answer func(c net.Conn, req *http.Request)) (url string, conns func() int) {
+	var mu sync.Mutex
+	n := 0
+	url = pathRawOrigin(t, func(c net.Conn) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		br := bufio.NewReader(c)
+		for {
+			req, err := pathReadHead(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			answer(c, req)
+		}
+	})
+	return url, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
 // pathReadHead reads one request head from c.
 func pathReadHead(br *bufio.Reader) (*http.Request, error) {
 	return http.ReadRequest(br)

@@ -227,25 +227,14 @@ func TestUpgradeDeclinedIsAnOrdinaryAnswer(t *testing.T) {
 // A 101 the request did not ask for, or to another protocol than asked,
 // is 502, and the connection it came on is never used again.
 func TestUnaskedSwitchIs502(t *testing.T) {
-	var mu sync.Mutex
-	conns := 0
-	origin := pathRawOrigin(t, func(c net.Conn) {
-		mu.Lock()
-		conns++
-		mu.Unlock()
-		br := bufio.NewReader(c)
-		for {
-			req, err := pathReadHead(br)
-			if err != nil {
-				return
-			}
-			if req.URL.Path == "/switch" {
-				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"+
-					"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
-				continue // as if the forged answer were the next one's
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	origin, conns := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		if req.URL.Path == "/switch" {
+			// As if the forged answer were the next request's.
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+			return
 		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}}, Options{})
 	c := edgeDial(t, px.Addr)
@@ -264,10 +253,8 @@ func TestUnaskedSwitchIs502(t *testing.T) {
 			t.Fatalf("after %q: %d %q (a switched connection was reused)", req, resp.StatusCode, body)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if conns != 3 {
-		t.Errorf("the origin saw %d connections, want 3 (one per switch, one for the rest)", conns)
+	if n := conns(); n != 3 {
+		t.Errorf("the origin saw %d connections, want 3 (one per switch, one for the rest)", n)
 	}
 }
 

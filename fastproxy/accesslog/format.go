@@ -168,34 +168,36 @@ func appendJSONString(b, s []byte) []byte {
 	return append(b, '"')
 }
 
-// clfTime returns t in the common log format's layout, for the second t
-// falls in. The string is made once per second and shared: formatting a
-// time costs more than the rest of the line.
-func clfTime(t time.Time) string {
-	sec := t.Unix()
-	if c := clfCache.Load(); c != nil && c.sec == sec {
-		return c.text
-	}
-	c := &clfStamp{sec: sec, text: t.UTC().Format("02/Jan/2006:15:04:05 -0700")}
-	clfCache.Store(c)
-	return c.text
+// clfTime returns t in the common log format's layout.
+func clfTime(t time.Time) string { return clfStamps.of(t) }
+
+// isoSecond returns t's second in UTC as RFC 3339 without the fraction.
+func isoSecond(t time.Time) string { return isoStamps.of(t) }
+
+var (
+	clfStamps = stampCache{layout: "02/Jan/2006:15:04:05 -0700"}
+	isoStamps = stampCache{layout: "2006-01-02T15:04:05"}
+)
+
+// stampCache formats times in UTC to a second's precision, once per
+// second, shared by every line of that second: formatting a time costs
+// more than the rest of a line.
+type stampCache struct {
+	layout string
+	last   atomic.Pointer[stamp]
 }
 
-// isoSecond returns t's second in UTC as RFC 3339 without the fraction,
-// cached as clfTime is.
-func isoSecond(t time.Time) string {
-	sec := t.Unix()
-	if c := isoCache.Load(); c != nil && c.sec == sec {
-		return c.text
-	}
-	c := &clfStamp{sec: sec, text: t.UTC().Format("2006-01-02T15:04:05")}
-	isoCache.Store(c)
-	return c.text
-}
-
-type clfStamp struct {
+type stamp struct {
 	sec  int64
 	text string
 }
 
-var clfCache, isoCache atomic.Pointer[clfStamp]
+func (c *stampCache) of(t time.Time) string {
+	sec := t.Unix()
+	if s := c.last.Load(); s != nil && s.sec == sec {
+		return s.text
+	}
+	s := &stamp{sec: sec, text: t.UTC().Format(c.layout)}
+	c.last.Store(s)
+	return s.text
+}
