@@ -479,7 +479,8 @@ type AccessLog struct {
 // Metrics configures the metrics endpoint (Spillway's own key).
 type Metrics struct {
 	// Listen is the host:port of a separate plain-HTTP listener that
-	// answers GET /metrics in Prometheus' text format. Empty (the
+	// answers GET /metrics in Prometheus' text format and GET /ready
+	// (200 while serving, 503 once shutting down). Empty (the
 	// default): no endpoint and no counting. Keep it off the internet
 	// (127.0.0.1 or a private address): it names every backend.
 	Listen string `yaml:"listen"`

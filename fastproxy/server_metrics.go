@@ -59,6 +59,15 @@ func (s *Server) formatMetrics(w io.Writer) error {
 
 // portLabel names p by the port it listens on (the configured one, or the
 // one the system chose for port 0).
+// Serving reports whether s has started and not begun to shut down: what
+// a readiness probe asks, so that whatever balances in front of Spillway
+// stops sending to it as soon as a shutdown begins.
+func (s *Server) Serving() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started && !s.shutdown
+}
+
 func portLabel(p *edgePort) []metrics.Label {
 	port := p.port
 	if p.ln != nil {

@@ -282,9 +282,10 @@ func noReload(file string, demo bool, log *slog.Logger) {
 	}
 }
 
-// serveMetrics answers GET /metrics on addr with srv's metrics, on a
-// net/http server of its own: the slow path, apart from the proxy's ports.
-// stop closes it.
+// serveMetrics answers GET /metrics on addr with srv's metrics, and GET
+// /ready with 200 while srv serves and 503 from the moment it begins to
+// shut down (a readiness probe), on a net/http server of its own: the
+// slow path, apart from the proxy's ports. stop closes it.
 func serveMetrics(addr string, srv *fastproxy.Server, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -295,9 +296,16 @@ func serveMetrics(addr string, srv *fastproxy.Server, log *slog.Logger) (stop fu
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		srv.WriteMetrics(w) //nolint:errcheck // a scraper that went away
 	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !srv.Serving() {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	go hs.Serve(ln) //nolint:errcheck // ends with Close
-	log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	log.Info("metrics listening", "addr", ln.Addr().String(), "paths", "/metrics /ready")
 	return func() { hs.Close() }, nil
 }
 

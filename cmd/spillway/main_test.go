@@ -680,19 +680,26 @@ func TestAccessLogSurvivesRotation(t *testing.T) {
 
 // TestMetricsEndpoint runs the real binary with metrics.listen set: GET
 // /metrics there answers in Prometheus' text format and counts the
-// requests the proxy answered.
+// requests the proxy answered; GET /ready is 200 while it serves and 503
+// as soon as SIGTERM begins the shutdown, while a request in flight still
+// completes.
 func TestMetricsEndpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	})
 	cfgFile, cfg, port := plainConfig(t, origin)
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	if err := os.WriteFile(cfgFile, []byte(cfg+"metrics:\n  listen: "+maddr+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, logs, addr := startBinary(t, bin, cfgFile, port)
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
 	for range 2 {
 		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
@@ -711,5 +718,42 @@ func TestMetricsEndpoint(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") ||
 		!strings.Contains(string(body), want) || !strings.Contains(string(body), `spillway_backend_up{service="default",location="/"`) {
 		t.Errorf("GET /metrics: %d %s, want a line %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), want, body)
+	}
+
+	ready := func() int {
+		resp, err := http.Get("http://" + maddr + "/ready")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := ready(); code != 200 {
+		t.Fatalf("GET /ready while serving: %d", code)
+	}
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond) // the request now waits on the origin
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Second); ready() != 503; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /ready not 503 within 1s of SIGTERM\nlogs:\n%s", logs.String())
+		}
+	}
+	if code := <-slow; code != 200 {
+		t.Errorf("request in flight at SIGTERM: %d", code)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v\nlogs:\n%s", err, logs.String())
 	}
 }
