@@ -103,6 +103,11 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight requests and plugin Cleanup
 	// may take after SIGTERM/SIGINT. Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// ShutdownDelay keeps serving this long after SIGTERM/SIGINT before
+	// the shutdown proper, with GET /ready answering 503 and every answer
+	// closing its connection, so that whatever balances in front moves
+	// its clients elsewhere first. Default 0: none.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	Log           Log      `yaml:"log"`
 	// AccessLog writes one line per answered request; off unless a path
 	// is set.

@@ -108,6 +108,7 @@ func (c *Config) validateSettings(ps *problems) {
 		ps.errorf("passive_health.max_backoff", "%s is shorter than backoff (%s)", ph.MaxBackoff, ph.Backoff)
 	}
 	nonNegative(ps, "shutdown_grace", c.ShutdownGrace)
+	nonNegative(ps, "shutdown_delay", c.ShutdownDelay)
 	switch strings.ToLower(c.Log.Format) {
 	case "", "text", "json":
 	default:

@@ -34,6 +34,8 @@ type edgeHandler struct {
 	requests *metrics.Requests
 	// tunnels counts the port's open tunnels.
 	tunnels *atomic.Int64
+	// draining is the server's Drain flag.
+	draining *atomic.Bool
 }
 
 // errEdgeBodyTooLarge is what a chunked body longer than max_body_bytes
@@ -67,6 +69,9 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 		e.next(ctx)
 	}
 	e.switchProtocols(ctx)
+	if e.draining != nil && e.draining.Load() && !ctx.Hijacked() {
+		ctx.SetConnectionClose()
+	}
 	closeDelimited(ctx, e.closing)
 }
 

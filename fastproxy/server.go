@@ -63,6 +63,8 @@ type Server struct {
 	started  bool
 	shutdown bool
 	serving  sync.WaitGroup
+	// draining: Drain was called; every answer closes its connection.
+	draining atomic.Bool
 }
 
 // edgePort is one listener port and what serves it.
@@ -231,7 +233,7 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 		next = s.wrap(next)
 	}
 	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing,
-		access: s.opts.AccessLog, tunnels: &p.tunnels}
+		access: s.opts.AccessLog, tunnels: &p.tunnels, draining: &s.draining}
 	if s.opts.Metrics {
 		h.requests = &p.requests
 	}

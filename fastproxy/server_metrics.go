@@ -59,14 +59,20 @@ func (s *Server) formatMetrics(w io.Writer) error {
 
 // portLabel names p by the port it listens on (the configured one, or the
 // one the system chose for port 0).
-// Serving reports whether s has started and not begun to shut down: what
-// a readiness probe asks, so that whatever balances in front of Spillway
-// stops sending to it as soon as a shutdown begins.
+// Serving reports whether s has started and neither begun to shut down
+// nor been told to Drain: what a readiness probe asks, so that whatever
+// balances in front of Spillway stops sending to it first.
 func (s *Server) Serving() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.started && !s.shutdown
+	return s.started && !s.shutdown && !s.draining.Load()
 }
+
+// Drain readies s for a shutdown to come: Serving turns false and every
+// answer from now on closes its connection, so clients that keep their
+// connections open come back through whatever balances in front, which
+// sends them elsewhere. s goes on serving until Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 func portLabel(p *edgePort) []metrics.Label {
 	port := p.port

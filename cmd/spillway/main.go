@@ -7,7 +7,8 @@
 //
 // -cpuprofile FILE writes a CPU profile of the whole run, for go tool pprof.
 //
-// SIGTERM and SIGINT stop accepting, let in-flight requests finish within
+// SIGTERM and SIGINT stop accepting (after shutdown_delay, if set, spent
+// serving with /ready at 503), let in-flight requests finish within
 // shutdown_grace, run every plugin's Cleanup, and exit 0. SIGHUP does not
 // reload: Spillway logs that it keeps the running configuration and
 // whether the file on disk would pass -check, and goes on serving. SIGUSR1
@@ -234,14 +235,28 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 		fmt.Fprintln(stdout, "Spillway demo is up. Try:\n  curl -i http://127.0.0.1:8080/\n  curl -i http://127.0.0.1:8080/api/hello")
 	}
 
-	s := <-sig
-	for s == syscall.SIGHUP || s == syscall.SIGUSR1 {
-		if s == syscall.SIGHUP {
+	// SIGHUP and SIGUSR1 are answered and waited past, before the stop
+	// signal and during shutdown_delay alike.
+	other := func(s os.Signal) bool {
+		switch s {
+		case syscall.SIGHUP:
 			noReload(file, demo, log)
-		} else {
+		case syscall.SIGUSR1:
 			reopenAccessLog(opts.AccessLog, cfg.AccessLog.Path, log)
+		default:
+			return false
 		}
+		return true
+	}
+	s := <-sig
+	for other(s) {
 		s = <-sig
+	}
+	if d := cfg.ShutdownDelay.D(); d > 0 {
+		srv.Drain()
+		log.Info("draining before shutdown: /ready answers 503 and every answer closes its connection",
+			"signal", s.String(), "delay", d.String())
+		drainDelay(d, sig, other, log)
 	}
 	grace := cfg.ShutdownGrace.D()
 	log.Info("shutting down", "signal", s.String(), "grace", grace.String())
@@ -279,6 +294,25 @@ func noReload(file string, demo bool, log *slog.Logger) {
 	}
 	for _, p := range cerr.Problems {
 		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "problem", p.String())
+	}
+}
+
+// drainDelay waits d, the shutdown_delay, while the proxy goes on
+// serving; other answers SIGHUP and SIGUSR1, and a second stop signal ends
+// the wait at once.
+func drainDelay(d time.Duration, sig <-chan os.Signal, other func(os.Signal) bool, log *slog.Logger) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case s := <-sig:
+			if !other(s) {
+				log.Info("second stop signal: shutting down now", "signal", s.String())
+				return
+			}
+		}
 	}
 }
 

@@ -757,3 +757,63 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("exit: %v\nlogs:\n%s", err, logs.String())
 	}
 }
+
+// TestShutdownDelayKeepsServingWhileNotReady runs the real binary with
+// shutdown_delay: after SIGTERM, /ready is 503 at once while the proxy
+// still answers, each answer closing its connection, for about the delay;
+// then it stops and exits 0.
+func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	cfgFile, cfg, port := plainConfig(t, origin)
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	extra := "shutdown_delay: 1500ms\nmetrics:\n  listen: " + maddr + "\n"
+	if err := os.WriteFile(cfgFile, []byte(cfg+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
+	client := &http.Client{Timeout: 5 * time.Second}
+	status := func(url string) (code int, closed bool) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Close // net/http takes Connection: close out of Header
+	}
+	if code, _ := status("http://" + maddr + "/ready"); code != 200 {
+		t.Fatalf("/ready before SIGTERM: %d", code)
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := status("http://" + maddr + "/ready"); code == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready not 503 within 1s of SIGTERM\nlogs:\n%s", logs.String())
+		}
+	}
+	if code, closed := status("http://" + addr + "/"); code != 200 || !closed {
+		t.Errorf("answer during the delay: %d, Connection: close %v; want 200 and close", code, closed)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit after SIGTERM\nlogs:\n%s", logs.String())
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("exited %v after SIGTERM, before the 1.5s delay", took)
+	}
+}
