@@ -48,7 +48,11 @@ func (s *Server) formatMetrics(w io.Writer) error {
 	}
 	mw.Family("spillway_backend_up", "gauge", "1 when the backend is in rotation (not marked down by a health check nor ejected), else 0.")
 	s.eachBackend(func(l []metrics.Label, up bool, _ int64) {
-		mw.Sample("spillway_backend_up", l, map[bool]float64{true: 1}[up])
+		v := 0.0
+		if up {
+			v = 1
+		}
+		mw.Sample("spillway_backend_up", l, v)
 	})
 	mw.Family("spillway_backend_in_flight", "gauge", "Requests and tunnels the backend is serving now.")
 	s.eachBackend(func(l []metrics.Label, _ bool, n int64) {
