@@ -53,8 +53,9 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 	o := pathEchoOrigin(t, "o")
 	ws := newWSOrigin()
 	wsOrigin := pathStartOrigin(t, ws.ServeHTTP)
+	down := pathClosedURL(t)
 	cfg := &configs.Config{Services: []configs.Service{pathService("h", pathLoc("/", o.URL),
-		configs.Location{Path: "/down/", Backends: []configs.Backend{{URL: pathClosedURL(t)}}},
+		configs.Location{Path: "/down/", Backends: []configs.Backend{{URL: down}}},
 		configs.Location{Path: "/chat", Backends: []configs.Backend{{URL: wsOrigin.URL}}})}}
 	px := pathStartProxy(t, cfg, Options{Metrics: true})
 	port := px.Addr[strings.LastIndexByte(px.Addr, ':')+1:]
@@ -62,7 +63,9 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 		pathDo(t, px, "GET", "h", "/", nil, nil)
 	}
 	pathDo(t, px, "GET", "nobody", "/", nil, nil) // 404
-	pathDo(t, px, "GET", "h", "/down/", nil, nil)
+	for range 6 {                                 // past passive ejection's threshold
+		pathDo(t, px, "GET", "h", "/down/", nil, nil)
+	}
 
 	c := edgeDial(t, px.Addr)
 	resp, br := wsHandshake(t, c, "early")
@@ -72,19 +75,21 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 	readN(t, br, len("hello\nearly"))
 	u, _ := url.Parse(wsOrigin.URL)
 	ou, _ := url.Parse(o.URL)
+	du, _ := url.Parse(down)
 	wsBackend := `{service="svc-h",location="/chat",backend="` + u.Host + `"}`
 	waitMetric(t, px.srv, `spillway_tunnels{port="`+port+`"}`, 1)
 	m := scrape(t, px.srv)
 	for sample, want := range map[string]float64{
-		`spillway_requests_total{port="` + port + `",code="1xx"}`:                     1,
-		`spillway_requests_total{port="` + port + `",code="2xx"}`:                     3,
-		`spillway_requests_total{port="` + port + `",code="4xx"}`:                     1,
-		`spillway_requests_total{port="` + port + `",code="5xx"}`:                     1,
-		`spillway_request_duration_seconds_count{port="` + port + `"}`:                6,
-		`spillway_request_duration_seconds_bucket{port="` + port + `",le="+Inf"}`:     6,
-		`spillway_backend_in_flight` + wsBackend:                                      1,
-		`spillway_backend_up` + wsBackend:                                             1,
-		`spillway_backend_up{service="svc-h",location="/",backend="` + ou.Host + `"}`: 1,
+		`spillway_requests_total{port="` + port + `",code="1xx"}`:                          1,
+		`spillway_requests_total{port="` + port + `",code="2xx"}`:                          3,
+		`spillway_requests_total{port="` + port + `",code="4xx"}`:                          1,
+		`spillway_requests_total{port="` + port + `",code="5xx"}`:                          6,
+		`spillway_request_duration_seconds_count{port="` + port + `"}`:                     11,
+		`spillway_request_duration_seconds_bucket{port="` + port + `",le="+Inf"}`:          11,
+		`spillway_backend_up{service="svc-h",location="/down/",backend="` + du.Host + `"}`: 0,
+		`spillway_backend_in_flight` + wsBackend:                                           1,
+		`spillway_backend_up` + wsBackend:                                                  1,
+		`spillway_backend_up{service="svc-h",location="/",backend="` + ou.Host + `"}`:      1,
 	} {
 		if m[sample] != want {
 			t.Errorf("%s = %v, want %v", sample, m[sample], want)
