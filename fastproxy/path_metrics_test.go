@@ -91,8 +91,8 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 		`spillway_backend_up` + wsBackend:                                                  1,
 		`spillway_backend_up{service="svc-h",location="/",backend="` + ou.Host + `"}`:      1,
 	} {
-		if m[sample] != want {
-			t.Errorf("%s = %v, want %v", sample, m[sample], want)
+		if v, ok := m[sample]; !ok || v != want {
+			t.Errorf("%s = %v (written: %v), want %v", sample, v, ok, want)
 		}
 	}
 	if m[`spillway_connections{port="`+port+`"}`] < 1 {
