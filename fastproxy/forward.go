@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spillway-lb/spillway/balancer"
@@ -30,6 +31,9 @@ type backend struct {
 	// keepPath: the backend URL's path equals the location's, so the
 	// request path is sent unchanged.
 	keepPath bool
+	// attempts counts forwarding attempts by balancer.Outcome, when
+	// metrics are on (proxy.metrics).
+	attempts [balancer.NotSent + 1]atomic.Uint64
 	// origins are "scheme://host[:port]" spellings a Location header may
 	// use to name this backend.
 	origins [][]byte
@@ -159,6 +163,9 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 			elapsed = time.Since(start)
 		}
 		l.pool.Observe(&s.br, be.b, outcome, elapsed)
+		if p.metrics {
+			be.attempts[outcome].Add(1)
+		}
 		if !streaming {
 			l.pool.Release(be.b)
 		}

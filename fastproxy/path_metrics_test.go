@@ -95,6 +95,21 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 			t.Errorf("%s = %v (written: %v), want %v", sample, v, ok, want)
 		}
 	}
+	for sample, want := range map[string]float64{
+		`spillway_backend_attempts_total{service="svc-h",location="/",backend="` + ou.Host + `",outcome="success"}`:        3,
+		`spillway_backend_attempts_total{service="svc-h",location="/",backend="` + ou.Host + `",outcome="connect_failed"}`: 0,
+		`spillway_backend_attempts_total{service="svc-h",location="/chat",backend="` + u.Host + `",outcome="success"}`:     1,
+		`spillway_backend_attempts_total{service="svc-h",location="/down/",backend="` + du.Host + `",outcome="success"}`:   0,
+	} {
+		if v, ok := m[sample]; !ok || v != want {
+			t.Errorf("%s = %v (written: %v), want %v", sample, v, ok, want)
+		}
+	}
+	// Five failed connects eject the closed backend (the default
+	// failure_threshold); the sixth request finds none to try (503).
+	if n := m[`spillway_backend_attempts_total{service="svc-h",location="/down/",backend="`+du.Host+`",outcome="connect_failed"}`]; n != 5 {
+		t.Errorf("%v failed connects counted for the closed backend, want 5", n)
+	}
 	if m[`spillway_connections{port="`+port+`"}`] < 1 {
 		t.Errorf("no open connection counted while a tunnel is open")
 	}

@@ -23,6 +23,8 @@ type proxy struct {
 	routes  routes
 	trusted trustedNets
 	retry   retryPolicy
+	// metrics: count attempts per backend (Options.Metrics).
+	metrics bool
 }
 
 // pathScratch is one request's scratch space, pooled so that mapping
@@ -252,7 +254,7 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 // it. cfg has been through configs.Prepare; zero values still get the
 // documented defaults here.
 func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*proxy, error) {
-	p := &proxy{log: opts.Logger, plugins: opts.Plugins, retry: newRetryPolicy(cfg.Retry)}
+	p := &proxy{log: opts.Logger, plugins: opts.Plugins, retry: newRetryPolicy(cfg.Retry), metrics: opts.Metrics}
 	if p.log == nil {
 		p.log = slog.Default()
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/spillway-lb/spillway/balancer"
 	"github.com/spillway-lb/spillway/fastproxy/metrics"
 )
 
@@ -47,18 +48,36 @@ func (s *Server) formatMetrics(w io.Writer) error {
 		mw.Sample("spillway_tunnels", portLabel(p), float64(p.tunnels.Load()))
 	}
 	mw.Family("spillway_backend_up", "gauge", "1 when the backend is in rotation (not marked down by a health check nor ejected), else 0.")
-	s.eachBackend(func(l []metrics.Label, up bool, _ int64) {
+	s.eachBackend(func(l []metrics.Label, be *backend) {
 		v := 0.0
-		if up {
+		if be.b.Healthy() {
 			v = 1
 		}
 		mw.Sample("spillway_backend_up", l, v)
 	})
 	mw.Family("spillway_backend_in_flight", "gauge", "Requests and tunnels the backend is serving now.")
-	s.eachBackend(func(l []metrics.Label, _ bool, n int64) {
-		mw.Sample("spillway_backend_in_flight", l, float64(n))
+	s.eachBackend(func(l []metrics.Label, be *backend) {
+		mw.Sample("spillway_backend_in_flight", l, float64(be.b.InFlight()))
 	})
+	if s.opts.Metrics {
+		mw.Family("spillway_backend_attempts_total", "counter", "Forwarding attempts (retries included), by what became of them.")
+		s.eachBackend(func(l []metrics.Label, be *backend) {
+			for o := range be.attempts {
+				mw.Sample("spillway_backend_attempts_total", append(l, metrics.Label{Name: "outcome", Value: outcomeNames[o]}),
+					float64(be.attempts[o].Load()))
+			}
+		})
+	}
 	return mw.Flush()
+}
+
+// outcomeNames label balancer.Outcome values.
+var outcomeNames = [...]string{
+	balancer.Success:       "success",
+	balancer.ConnectFailed: "connect_failed",
+	balancer.Failed:        "failed",
+	balancer.ServerError:   "server_error",
+	balancer.NotSent:       "not_sent",
 }
 
 // portLabel names p by the port it listens on (the configured one, or the
@@ -90,7 +109,7 @@ func portLabel(p *edgePort) []metrics.Label {
 
 // eachBackend calls f for every backend of every location, labeled by
 // service, location path and backend address.
-func (s *Server) eachBackend(f func(labels []metrics.Label, up bool, inFlight int64)) {
+func (s *Server) eachBackend(f func(labels []metrics.Label, be *backend)) {
 	for _, p := range s.ports {
 		if p.proxy == nil {
 			continue
@@ -102,7 +121,7 @@ func (s *Server) eachBackend(f func(labels []metrics.Label, up bool, inFlight in
 				}
 				for _, b := range loc.pool.Backends() {
 					f([]metrics.Label{{Name: "service", Value: svc.name}, {Name: "location", Value: string(loc.prefix)},
-						{Name: "backend", Value: b.Addr}}, b.Healthy(), b.InFlight())
+						{Name: "backend", Value: b.Addr}}, loc.backends[b.Index])
 				}
 			}
 		}
