@@ -316,3 +316,15 @@ func TestRedirectOutsideRootWarns(t *testing.T) {
 	wantProblems(t, errs)
 	wantProblems(t, warns, `t.yaml:7: services[0].locations[1].redirect: has no effect: redirect answers a request for exactly "/" on location "/" only`)
 }
+
+// metrics.listen on every interface passes, with a warning naming it.
+func TestMetricsOnEveryInterfaceWarns(t *testing.T) {
+	cfg, warns, errs := parseString(t, minimal+`metrics:
+  listen: ":9100"
+`)
+	wantProblems(t, errs)
+	if cfg == nil {
+		t.Fatal("no config")
+	}
+	wantProblems(t, warns, `t.yaml:7: metrics.listen: ":9100" listens on every interface; the metrics name every backend, so keep them off the internet`)
+}
