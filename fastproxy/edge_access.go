@@ -10,12 +10,21 @@ import (
 )
 
 // accessNote is what the proxy learned about the request a connection is
-// serving that the access log names: the client the trusted proxies vouch
-// for and the backend that answered or was tried last. It lives on the
-// edgeConn, so noting costs no allocation.
+// serving that the access log and the metrics name: the service it was
+// routed to, the client the trusted proxies vouch for and the backend
+// that answered or was tried last. It lives on the edgeConn, so noting
+// costs no allocation.
 type accessNote struct {
+	svc     *service
 	client  netip.Addr
 	backend *balancer.Backend
+}
+
+// noteService records the service the request was routed to.
+func noteService(ctx *fasthttp.RequestCtx, svc *service) {
+	if c := edgeConnOf(ctx.Conn()); c != nil {
+		c.note.svc = svc
+	}
 }
 
 // noteClient records the request's client for the access log.
@@ -42,6 +51,9 @@ func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read boo
 	d := time.Since(start)
 	if e.requests != nil {
 		e.requests.Observe(ctx.Response.StatusCode(), d)
+		if c := edgeConnOf(ctx.Conn()); c != nil && c.note.svc != nil {
+			c.note.svc.requests.Observe(ctx.Response.StatusCode(), d)
+		}
 	}
 	if e.access != nil {
 		e.logAccess(ctx, start, d, read)

@@ -96,6 +96,12 @@ func TestMetricsCountAnswersAndShowBackends(t *testing.T) {
 		}
 	}
 	for sample, want := range map[string]float64{
+		// The 404 for a host no service has counts at the port only.
+		`spillway_service_requests_total{service="svc-h",code="1xx"}`:                                                      1,
+		`spillway_service_requests_total{service="svc-h",code="2xx"}`:                                                      3,
+		`spillway_service_requests_total{service="svc-h",code="4xx"}`:                                                      0,
+		`spillway_service_requests_total{service="svc-h",code="5xx"}`:                                                      6,
+		`spillway_service_request_duration_seconds_count{service="svc-h"}`:                                                 10,
 		`spillway_backend_attempts_total{service="svc-h",location="/",backend="` + ou.Host + `",outcome="success"}`:        3,
 		`spillway_backend_attempts_total{service="svc-h",location="/",backend="` + ou.Host + `",outcome="connect_failed"}`: 0,
 		`spillway_backend_attempts_total{service="svc-h",location="/chat",backend="` + u.Host + `",outcome="success"}`:     1,

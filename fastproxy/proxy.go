@@ -74,6 +74,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusNotFound, msgNotFound)
 		return
 	}
+	noteService(ctx, svc)
 	if svc.httpRedirect {
 		svc.redirectHTTPS(ctx, sc)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spillway-lb/spillway/balancer"
 	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy/metrics"
 	"github.com/spillway-lb/spillway/fastproxy/middleware"
 )
 
@@ -27,6 +28,8 @@ type service struct {
 	mw        *middleware.Chain // nil when the chain is empty
 	headers   headerRules
 	plugins   bool
+	// requests counts the service's answers, when metrics are on.
+	requests metrics.Requests
 }
 
 // location is a path prefix of a service and the backends serving it.

@@ -38,6 +38,16 @@ func (s *Server) formatMetrics(w io.Writer) error {
 		for _, p := range s.ports {
 			mw.Requests("spillway", portLabel(p), &p.requests)
 		}
+		mw.Family("spillway_service_requests_total", "counter", "Answers sent, by service (a request for no service counts at its port only).")
+		mw.Family("spillway_service_request_duration_seconds", "histogram", "As spillway_request_duration_seconds, by service.")
+		for _, p := range s.ports {
+			if p.proxy == nil {
+				continue
+			}
+			for _, svc := range p.proxy.routes.services {
+				mw.Requests("spillway_service", []metrics.Label{{Name: "service", Value: svc.name}}, &svc.requests)
+			}
+		}
 	}
 	mw.Family("spillway_connections", "gauge", "Open client connections, by listener port.")
 	for _, p := range s.ports {
