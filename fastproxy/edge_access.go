@@ -20,24 +20,31 @@ type accessNote struct {
 	backend *balancer.Backend
 }
 
-// noteService records the service the request was routed to.
-func noteService(ctx *fasthttp.RequestCtx, svc *service) {
+// noteOf returns the note of the request ctx serves, or nil on a
+// connection the edge did not accept (a test's pipe); the methods below
+// do nothing on nil, so the proxy looks the note up once per request.
+func noteOf(ctx *fasthttp.RequestCtx) *accessNote {
 	if c := edgeConnOf(ctx.Conn()); c != nil {
-		c.note.svc = svc
+		return &c.note
+	}
+	return nil
+}
+
+func (n *accessNote) routed(svc *service) {
+	if n != nil {
+		n.svc = svc
 	}
 }
 
-// noteClient records the request's client for the access log.
-func noteClient(ctx *fasthttp.RequestCtx, client netip.Addr) {
-	if c := edgeConnOf(ctx.Conn()); c != nil {
-		c.note.client = client
+func (n *accessNote) from(client netip.Addr) {
+	if n != nil {
+		n.client = client
 	}
 }
 
-// noteBackend records the backend the request went to, if any.
-func noteBackend(ctx *fasthttp.RequestCtx, b *balancer.Backend) {
-	if c := edgeConnOf(ctx.Conn()); c != nil && b != nil {
-		c.note.backend = b
+func (n *accessNote) sentTo(b *balancer.Backend) {
+	if n != nil && b != nil {
+		n.backend = b
 	}
 }
 
@@ -49,18 +56,19 @@ func noteBackend(ctx *fasthttp.RequestCtx, b *balancer.Backend) {
 // not known (fasthttp could not parse it) and its fields are left out.
 func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
 	d := time.Since(start)
+	note := noteOf(ctx)
 	if e.requests != nil {
 		e.requests.Observe(ctx.Response.StatusCode(), d)
-		if c := edgeConnOf(ctx.Conn()); c != nil && c.note.svc != nil {
-			c.note.svc.requests.Observe(ctx.Response.StatusCode(), d)
+		if note != nil && note.svc != nil {
+			note.svc.requests.Observe(ctx.Response.StatusCode(), d)
 		}
 	}
 	if e.access != nil {
-		e.logAccess(ctx, start, d, read)
+		e.logAccess(ctx, note, start, d, read)
 	}
 }
 
-func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time, d time.Duration, read bool) {
+func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, d time.Duration, read bool) {
 	req, resp := &ctx.Request.Header, &ctx.Response
 	en := accesslog.Entry{Start: start, Duration: d, Status: resp.StatusCode()}
 	if read {
@@ -76,10 +84,10 @@ func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time, d tim
 	default:
 		en.Bytes = int64(len(resp.Body()))
 	}
-	if c := edgeConnOf(ctx.Conn()); c != nil {
-		en.Client = c.note.client
-		if c.note.backend != nil {
-			en.Backend = c.note.backend.Addr
+	if note != nil {
+		en.Client = note.client
+		if note.backend != nil {
+			en.Backend = note.backend.Addr
 		}
 	}
 	if !en.Client.IsValid() {
@@ -95,8 +103,8 @@ func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, start time.Time, d tim
 func (e *edgeHandler) readFailed(ctx *fasthttp.RequestCtx, err error) {
 	edgeErrorHandler(ctx, err)
 	if e.access != nil || e.requests != nil {
-		if c := edgeConnOf(ctx.Conn()); c != nil {
-			c.note = accessNote{} // not the previous request's
+		if n := noteOf(ctx); n != nil {
+			*n = accessNote{} // not the previous request's
 		}
 		// fasthttp has not stamped a request it could not read.
 		start := ctx.Time()

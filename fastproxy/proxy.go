@@ -74,7 +74,8 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusNotFound, msgNotFound)
 		return
 	}
-	noteService(ctx, svc)
+	note := noteOf(ctx) // what the access log and metrics get to know
+	note.routed(svc)
 	if svc.httpRedirect {
 		svc.redirectHTTPS(ctx, sc)
 		return
@@ -110,7 +111,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	peer := peerAddr(ctx)
 	var client netip.Addr
 	client, sc.xff = p.trusted.client(peer, &req.Header, sc.xff)
-	noteClient(ctx, client)
+	note.from(client)
 	if svc.mw != nil && svc.mw.Request(ctx, client) {
 		return
 	}
@@ -131,7 +132,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	sc.noHost = len(req.Header.Host()) == 0
 
 	b, err := p.roundTrip(ctx, loc, client, sc)
-	noteBackend(ctx, b)
+	note.sentTo(b)
 	// Hooks after this see the client's request-target and Host, not the
 	// backend's.
 	req.SetRequestURIBytes(sc.uri)
