@@ -157,16 +157,7 @@ backends:
 		t.Fatalf("in-flight request did not finish\nlogs:\n%s", logs.String())
 	}
 
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("spillway exited with %v\nlogs:\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("spillway did not exit after SIGTERM\nlogs:\n%s", logs.String())
-	}
+	waitExit(t, cmd, logs)
 	if _, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 		t.Error("port still accepts connections after exit")
 	}
@@ -222,6 +213,22 @@ func startBinary(t *testing.T, bin, cfgFile string, port int) (*exec.Cmd, *syncB
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitListening(t, addr, logs)
 	return cmd, logs, addr
+}
+
+// waitExit waits, at most 10 s, for the binary to exit after a stop
+// signal, and fails the test unless it exits 0.
+func waitExit(t *testing.T, cmd *exec.Cmd, logs fmt.Stringer) {
+	t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after the stop signal: %v\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit within 10s of the stop signal\nlogs:\n%s", logs.String())
+	}
 }
 
 func waitListening(t *testing.T, addr string, logs fmt.Stringer) {
@@ -512,16 +519,7 @@ func TestSIGHUPKeepsServing(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no exit after SIGTERM\nlogs:\n%s", logs.String())
-	}
+	waitExit(t, cmd, logs)
 }
 
 // TestRunningOutOfFileDescriptorsIsSurvived runs the real binary under a
@@ -665,9 +663,7 @@ func TestAccessLogSurvivesRotation(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\nlogs:\n%s", err, logs.String())
-	}
+	waitExit(t, cmd, logs)
 	old, _ := os.ReadFile(logFile + ".1")
 	cur, _ := os.ReadFile(logFile)
 	if strings.Contains(string(old), "/after") || strings.Contains(string(cur), "/before") {
@@ -753,9 +749,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if code := <-slow; code != 200 {
 		t.Errorf("request in flight at SIGTERM: %d", code)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit: %v\nlogs:\n%s", err, logs.String())
-	}
+	waitExit(t, cmd, logs)
 }
 
 // TestShutdownDelayKeepsServingWhileNotReady runs the real binary with
@@ -803,16 +797,7 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	if code, closed := status("http://" + addr + "/"); code != 200 || !closed {
 		t.Errorf("answer during the delay: %d, Connection: close %v; want 200 and close", code, closed)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v\nlogs:\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no exit after SIGTERM\nlogs:\n%s", logs.String())
-	}
+	waitExit(t, cmd, logs)
 	if took := time.Since(start); took < 1400*time.Millisecond {
 		t.Errorf("exited %v after SIGTERM, before the 1.5s delay", took)
 	}
