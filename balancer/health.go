@@ -181,3 +181,19 @@ func (p *Pool) startChecks(checks []*check) {
 		}
 	}
 }
+
+// inheritDown marks down, before any check of p runs, each backend that
+// has a check in checks and whose URL prev's active check had marked down.
+func (p *Pool) inheritDown(prev *Pool, checks []*check) {
+	down := map[string]bool{}
+	for _, b := range prev.backends {
+		if b.down.Load() {
+			down[b.raw] = true
+		}
+	}
+	for i, b := range p.backends {
+		if checks[i] != nil && down[b.raw] {
+			b.down.Store(true)
+		}
+	}
+}

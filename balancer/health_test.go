@@ -368,3 +368,46 @@ func hold(t *testing.T, p *Pool, b *Backend) {
 		t.Fatalf("%s refused a request", b.Addr)
 	}
 }
+
+// A reload builds new pools; a backend the old pool's check had taken
+// out must not take traffic until its check passes again.
+func TestPreviousPoolKeepsCheckedDownBackendsOut(t *testing.T) {
+	a, b := newOrigin(t, false), newOrigin(t, false)
+	backends := []configs.Backend{{URL: a.URL}, {URL: b.URL}}
+	a.failing.Store(true)
+	old := mustPool(t, backends, Options{HealthCheck: fastCheck})
+	eventually(t, "a is down", func() bool { return !old.Backends()[0].Healthy() })
+
+	// Checks an hour apart: only the one at start runs during the test,
+	// and one failure is below the threshold of 2.
+	slow := *fastCheck
+	slow.Interval = configs.Duration(time.Hour)
+	// The reloaded list has a new backend first: state follows the URL,
+	// not the position.
+	c := newOrigin(t, false)
+	reloaded := []configs.Backend{{URL: c.URL}, {URL: b.URL}, {URL: a.URL}}
+	p := mustPool(t, reloaded, Options{HealthCheck: &slow, Previous: old})
+	pa := p.Backends()[2]
+	if pa.Healthy() || !p.Backends()[0].Healthy() || !p.Backends()[1].Healthy() {
+		t.Fatalf("after reload: a healthy %v, c %v, b %v; want only a out",
+			pa.Healthy(), p.Backends()[0].Healthy(), p.Backends()[1].Healthy())
+	}
+	for range 20 {
+		got, err := p.Pick(nil)
+		if err != nil || got == pa {
+			t.Fatalf("pick after reload: %v, %v", got, err)
+		}
+		p.Done(got, Success, time.Millisecond)
+	}
+
+	// Without an active check nothing would bring it back: it starts in
+	// rotation, as any backend without one does.
+	unchecked := mustPool(t, backends, Options{Previous: old})
+	if !unchecked.Backends()[0].Healthy() {
+		t.Error("a backend without an active check inherited down and can never come back")
+	}
+
+	a.failing.Store(false)
+	back := mustPool(t, backends, Options{HealthCheck: fastCheck, Previous: old})
+	eventually(t, "a is back after its checks pass", back.Backends()[0].Healthy)
+}

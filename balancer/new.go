@@ -60,6 +60,12 @@ type Options struct {
 	// QueueTimeout lets Pick wait this long for a backend below its
 	// MaxConns when all are full. Zero: ErrBusy at once.
 	QueueTimeout time.Duration
+	// Previous is the pool this one replaces when the configuration is
+	// reloaded. A backend with the same URL that Previous's active check
+	// had taken out of rotation starts out of it here too, when it has an
+	// active check here that can bring it back, rather than taking
+	// traffic until the check fails again. Previous is only read.
+	Previous *Pool
 	// Logger receives backend state changes (down, up, ejected, on trial,
 	// recovered), each naming the backend. Nil means slog.Default().
 	Logger *slog.Logger
@@ -68,7 +74,8 @@ type Options struct {
 // New builds the pool of one location and starts its active health checks,
 // which run until Close. Backends are validated by the configs package
 // before; New reports what it still cannot use, including an unknown
-// policy name or hash key. Every backend starts in rotation.
+// policy name or hash key. Every backend starts in rotation, except as
+// Options.Previous says.
 func New(backends []configs.Backend, opts Options) (*Pool, error) {
 	p := &Pool{log: opts.Logger, queue: queue{timeout: opts.QueueTimeout}}
 	if p.log == nil {
@@ -98,6 +105,9 @@ func New(backends []configs.Backend, opts Options) (*Pool, error) {
 	}
 	if err := p.setPolicy(opts); err != nil {
 		return nil, err
+	}
+	if opts.Previous != nil {
+		p.inheritDown(opts.Previous, checks)
 	}
 	p.passive = passive{
 		threshold:  int32(max(0, opts.Passive.FailureThreshold)),

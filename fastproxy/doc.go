@@ -10,6 +10,7 @@
 // recovery and shutdown — is in server.go and edge_handler.go; protocol
 // upgrades (WebSocket) in upgrade.go and, once switched, tunnel.go; what
 // the access log and the metrics get in edge_access.go, and the metrics'
-// scrape (the slow path) in server_metrics.go. With no plugin loaded, a
+// scrape (the slow path) in server_metrics.go; swapping in a reloaded
+// configuration (also the slow path) in reload.go. With no plugin loaded, a
 // request allocates nothing once warm.
 package fastproxy

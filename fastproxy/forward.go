@@ -32,12 +32,16 @@ type backend struct {
 	// request path is sent unchanged.
 	keepPath bool
 	// attempts counts forwarding attempts by balancer.Outcome, when
-	// metrics are on (proxy.metrics).
-	attempts [balancer.NotSent + 1]atomic.Uint64
+	// metrics are on (proxy.metrics); a reload hands them on to the
+	// same backend URL at the same service and location.
+	attempts *attemptCounts
 	// origins are "scheme://host[:port]" spellings a Location header may
 	// use to name this backend.
 	origins [][]byte
 }
+
+// attemptCounts are a backend's forwarding attempts by balancer.Outcome.
+type attemptCounts [balancer.NotSent + 1]atomic.Uint64
 
 // backendReadBuffer is the read buffer of backend connections: large enough
 // that a 16 KiB answer arrives in one read rather than four.
@@ -48,7 +52,8 @@ const backendReadBuffer = 32 << 10
 // keeps moving is never cut.
 func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc configs.Backend) (*backend, error) {
 	u := b.URL
-	be := &backend{b: b, scheme: []byte(u.Scheme), host: []byte(u.Host), basePath: []byte(strings.TrimRight(u.Path, "/"))}
+	be := &backend{b: b, scheme: []byte(u.Scheme), host: []byte(u.Host), basePath: []byte(strings.TrimRight(u.Path, "/")),
+		attempts: new(attemptCounts)}
 	be.keepPath = len(be.basePath) > 0 && bytes.Equal(be.basePath, l.trimmed)
 	be.origins = append(be.origins, []byte(u.Scheme+"://"+u.Host), []byte(u.Scheme+"://"+b.Addr))
 

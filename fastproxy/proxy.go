@@ -252,10 +252,30 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 		"method", string(ctx.Method()), "uri", string(sc.uri), "error", err)
 }
 
+// newProxies builds the proxy of every port, or none: on an error the
+// ones built are closed. prev, when not nil, holds the proxies being
+// replaced, by port, for newProxy.
+func newProxies(cfg *configs.Config, ports []*edgePort, opts Options, prev map[int]*proxy) ([]*proxy, error) {
+	built := make([]*proxy, 0, len(ports))
+	for _, p := range ports {
+		px, err := newProxy(cfg, p.services, opts, prev[p.port])
+		if err != nil {
+			for _, done := range built {
+				done.Close()
+			}
+			return nil, fmt.Errorf("port %d: %w", p.port, err)
+		}
+		built = append(built, px)
+	}
+	return built, nil
+}
+
 // newProxy builds the handler of one port from the services listening on
 // it. cfg has been through configs.Prepare; zero values still get the
-// documented defaults here.
-func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*proxy, error) {
+// documented defaults here. prev is the proxy it replaces on a reload
+// (nil at start), whose health verdicts and counters carry over
+// (reload.go).
+func newProxy(cfg *configs.Config, services []*configs.Service, opts Options, prev *proxy) (*proxy, error) {
 	p := &proxy{log: opts.Logger, plugins: opts.Plugins, retry: newRetryPolicy(cfg.Retry), metrics: opts.Metrics}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -265,7 +285,7 @@ func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*
 		return nil, err
 	}
 	for _, sc := range services {
-		svc, err := p.buildService(cfg, sc)
+		svc, err := p.buildService(cfg, sc, prev.service(sc.Name))
 		if err != nil {
 			p.Close()
 			return nil, fmt.Errorf("service %q: %w", sc.Name, err)
@@ -278,8 +298,11 @@ func newProxy(cfg *configs.Config, services []*configs.Service, opts Options) (*
 	return p, nil
 }
 
-func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service, error) {
+func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service, prev *service) (*service, error) {
 	svc := newService(sc)
+	if prev != nil {
+		svc.requests = prev.requests
+	}
 	mw, err := middleware.New(cfg.Middleware, sc.Middleware)
 	if err != nil {
 		return nil, err
@@ -295,6 +318,10 @@ func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service
 		svc.locations = append(svc.locations, l)
 		bo := balancer.OptionsFor(cfg, sc, lc)
 		bo.Logger = p.log
+		prevLoc := prev.location(l.prefix)
+		if prevLoc != nil {
+			bo.Previous = prevLoc.pool
+		}
 		backoff := max(time.Second, durationOr(bo.Passive.Backoff, balancer.DefaultBackoff))
 		l.retryAfter = strconv.AppendInt(nil, int64(backoff/time.Second), 10)
 		if l.pool, err = balancer.New(lc.Backends, bo); err != nil {
@@ -306,6 +333,9 @@ func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service) (*service
 			if err != nil {
 				svc.close()
 				return nil, fmt.Errorf("backend %q: %w", lc.Backends[i].URL, err)
+			}
+			if pb := prevLoc.backend(b.URL.String()); pb != nil {
+				be.attempts = pb.attempts
 			}
 			l.backends = append(l.backends, be)
 		}

@@ -28,8 +28,9 @@ type service struct {
 	mw        *middleware.Chain // nil when the chain is empty
 	headers   headerRules
 	plugins   bool
-	// requests counts the service's answers, when metrics are on.
-	requests metrics.Requests
+	// requests counts the service's answers, when metrics are on; a
+	// reload hands the counters on to the service of the same name.
+	requests *metrics.Requests
 }
 
 // location is a path prefix of a service and the backends serving it.
@@ -139,6 +140,7 @@ func newService(svc *configs.Service) *service {
 		httpRedirect: svc.HTTPRedirect,
 		headers:      newHeaderRules(svc.Headers),
 		plugins:      !svc.PluginDisabled,
+		requests:     new(metrics.Requests),
 	}
 	if svc.RedirectPort != 0 && svc.RedirectPort != 443 {
 		s.redirectPort = []byte(":" + strconv.Itoa(svc.RedirectPort))

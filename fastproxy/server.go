@@ -60,6 +60,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	ports    []*edgePort // ascending configured port
+	retired  []*proxy    // replaced by Reload, not closed yet (reload.go)
 	started  bool
 	shutdown bool
 	serving  sync.WaitGroup
@@ -72,7 +73,9 @@ type edgePort struct {
 	port     int
 	services []*configs.Service
 	tls      bool
-	proxy    *proxy
+	// proxy serves the port's requests. Reload swaps it; each request
+	// loads it once and keeps the one it got until it ends.
+	proxy atomic.Pointer[proxy]
 
 	srv   *fasthttp.Server
 	ln    net.Listener // an *edgeListener once open
@@ -103,15 +106,12 @@ func New(cfg *configs.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range ports {
-		if p.proxy, err = newProxy(cfg, p.services, opts); err != nil {
-			for _, done := range ports {
-				if done.proxy != nil {
-					done.proxy.Close()
-				}
-			}
-			return nil, fmt.Errorf("port %d: %w", p.port, err)
-		}
+	built, err := newProxies(cfg, ports, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range ports {
+		p.proxy.Store(built[i])
 	}
 	s.ports = ports
 	warnUnverifiedBackends(s.log, ports)
@@ -228,7 +228,7 @@ func (s *Server) open(p *edgePort) error {
 // WriteTimeout and IdleTimeout stay zero: they bound whole operations, and
 // the edge's connections arm stall-based deadlines instead (conn_deadline.go).
 func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
-	var next fasthttp.RequestHandler = p.proxy.ServeHTTP
+	var next fasthttp.RequestHandler = func(ctx *fasthttp.RequestCtx) { p.proxy.Load().ServeHTTP(ctx) }
 	if s.wrap != nil {
 		next = s.wrap(next)
 	}
@@ -327,11 +327,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.drain(ctx)
 	}
 	for _, p := range s.ports {
-		p.proxy.Close()
+		p.proxy.Load().Close()
 		if p.tlsLn != nil {
 			p.tlsLn.Close()
 		}
 	}
+	s.closeRetired()
 	return err
 }
 

@@ -41,11 +41,8 @@ func (s *Server) formatMetrics(w io.Writer) error {
 		mw.Family("spillway_service_requests_total", "counter", "Answers sent, by service (a request for no service counts at its port only).")
 		mw.Family("spillway_service_request_duration_seconds", "histogram", "As spillway_request_duration_seconds, by service.")
 		for _, p := range s.ports {
-			if p.proxy == nil {
-				continue
-			}
-			for _, svc := range p.proxy.routes.services {
-				mw.Requests("spillway_service", []metrics.Label{{Name: "service", Value: svc.name}}, &svc.requests)
+			for _, svc := range p.proxy.Load().routes.services {
+				mw.Requests("spillway_service", []metrics.Label{{Name: "service", Value: svc.name}}, svc.requests)
 			}
 		}
 	}
@@ -121,10 +118,7 @@ func portLabel(p *edgePort) []metrics.Label {
 // service, location path and backend address.
 func (s *Server) eachBackend(f func(labels []metrics.Label, be *backend)) {
 	for _, p := range s.ports {
-		if p.proxy == nil {
-			continue
-		}
-		for _, svc := range p.proxy.routes.services {
+		for _, svc := range p.proxy.Load().routes.services {
 			for _, loc := range svc.locations {
 				if loc.pool == nil {
 					continue

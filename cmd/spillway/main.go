@@ -9,10 +9,11 @@
 //
 // SIGTERM and SIGINT stop accepting (after shutdown_delay, if set, spent
 // serving with /ready at 503), let in-flight requests finish within
-// shutdown_grace, run every plugin's Cleanup, and exit 0. SIGHUP does not
-// reload: Spillway logs that it keeps the running configuration and
-// whether the file on disk would pass -check, and goes on serving. SIGUSR1
-// reopens the access log file (after logrotate renamed it).
+// shutdown_grace, run every plugin's Cleanup, and exit 0. SIGHUP reloads
+// the configuration file when it passes -check and changes nothing that
+// only a restart applies (reload.go), and otherwise logs why not and keeps
+// the running one. SIGUSR1 reopens the access log file (after logrotate
+// renamed it).
 package main
 
 import (
@@ -169,7 +170,7 @@ func newLogger(w io.Writer, lc configs.Log, formatFlag string) (*slog.Logger, er
 }
 
 // serve runs until SIGTERM/SIGINT, then shuts down within shutdown_grace.
-// file is the configuration's path, re-checked on SIGHUP.
+// file is the configuration's path, reloaded on SIGHUP.
 func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout io.Writer) error {
 	if demo {
 		stop, err := startDemoOrigins(log)
@@ -240,7 +241,7 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	other := func(s os.Signal) bool {
 		switch s {
 		case syscall.SIGHUP:
-			noReload(file, demo, log)
+			cfg = reload(srv, cfg, file, demo, log)
 		case syscall.SIGUSR1:
 			reopenAccessLog(opts.AccessLog, cfg.AccessLog.Path, log)
 		default:
@@ -272,29 +273,6 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	closePlugins(host, max(time.Until(deadline), min(grace, cleanupFloor)), log)
 	log.Info("stopped")
 	return nil
-}
-
-// noReload answers a SIGHUP: the running configuration stays, and the log
-// says so and whether a restart would start with the file as it is now,
-// so a broken edit is found before the restart rather than by it.
-func noReload(file string, demo bool, log *slog.Logger) {
-	log.Warn("SIGHUP: Spillway does not reload its configuration and goes on serving the running one; restart it (SIGTERM, then start) to apply changes")
-	if demo {
-		return
-	}
-	_, _, err := configs.Load(file)
-	if err == nil {
-		log.Info("SIGHUP: the configuration file passes -check", "file", file)
-		return
-	}
-	var cerr *configs.Error
-	if !errors.As(err, &cerr) {
-		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "file", file, "err", err)
-		return
-	}
-	for _, p := range cerr.Problems {
-		log.Error("SIGHUP: the configuration file does not pass -check; a restart would fail", "problem", p.String())
-	}
 }
 
 // drainDelay waits d, the shutdown_delay, while the proxy goes on

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"reflect"
+
+	"github.com/spillway-lb/spillway/configs"
+	"github.com/spillway-lb/spillway/fastproxy"
+)
+
+// reload answers a SIGHUP: it reads file as -check does and, when it
+// passes and changes nothing that only a restart applies, has srv serve
+// it (fastproxy.Server.Reload says what carries over). Otherwise the
+// running configuration stays and the log says why, one line per
+// problem. It returns the configuration in force afterwards.
+func reload(srv *fastproxy.Server, running *configs.Config, file string, demo bool, log *slog.Logger) *configs.Config {
+	if demo {
+		log.Warn("SIGHUP: the demo's configuration is embedded and does not change; nothing reloaded")
+		return running
+	}
+	next, warnings, err := configs.Load(file)
+	for _, w := range warnings {
+		log.Warn("SIGHUP: configuration warning", "problem", w.String())
+	}
+	if err != nil {
+		const msg = "SIGHUP: configuration not reloaded: the file does not pass -check; the running one stays"
+		var cerr *configs.Error
+		if !errors.As(err, &cerr) {
+			log.Error(msg, "file", file, "err", err)
+			return running
+		}
+		for _, p := range cerr.Problems {
+			log.Error(msg, "problem", p.String())
+		}
+		return running
+	}
+	changes := restartOnly(running, next)
+	if len(changes) == 0 {
+		err = srv.Reload(next)
+		var rr *fastproxy.RestartRequired
+		if errors.As(err, &rr) {
+			changes = rr.Changes
+		} else if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "file", file, "err", err)
+			return running
+		}
+	}
+	if len(changes) > 0 {
+		for _, p := range changes {
+			log.Error("SIGHUP: configuration not reloaded, a restart is needed to apply this change; the running one stays",
+				"change", p.String())
+		}
+		return running
+	}
+	log.Info("SIGHUP: configuration reloaded", "file", file)
+	return next
+}
+
+// restartOnly lists the keys outside the proxy's services that next
+// changes and only a restart applies: the plugins (a Go plugin cannot be
+// unloaded, and Configure runs once), the access log, the metrics
+// listener and the log's own settings.
+func restartOnly(running, next *configs.Config) []configs.Problem {
+	var out []configs.Problem
+	for _, f := range []struct {
+		key      string
+		old, new any
+	}{
+		{"plugin_directory", running.PluginDirectory, next.PluginDirectory},
+		{"plugin_strict", running.PluginStrict, next.PluginStrict},
+		{"plugins", running.Plugins, next.Plugins},
+		{"access_log", running.AccessLog, next.AccessLog},
+		{"metrics", running.Metrics, next.Metrics},
+		{"log", running.Log, next.Log},
+	} {
+		if !reflect.DeepEqual(f.old, f.new) {
+			out = append(out, configs.Problem{File: next.File, Line: next.Positions[f.key], Key: f.key,
+				Msg: "changed; read only at start"})
+		}
+	}
+	return out
+}
