@@ -60,6 +60,10 @@ type edgeConn struct {
 	batch *tlsBatchConn
 	// note is the current request's, for the access log (edge_access.go).
 	note accessNote
+	// edge is the port's handler, for RecordRescue; rescued: the current
+	// request's answer was recorded by RecordRescue.
+	edge    *edgeHandler
+	rescued atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -279,6 +283,8 @@ type edgeListener struct {
 	reg *edgeConnRegistry
 	tls *tls.Config // nil: plain HTTP
 	acc acceptRetry
+	// edge is the handler serving the port, which its connections name.
+	edge *edgeHandler
 }
 
 // Accept accepts a connection, arms its head deadline and registers it.
@@ -302,7 +308,7 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 		ec = &edgeConn{Conn: nc}
 		c = ec
 	}
-	ec.set, ec.reg, ec.phase, ec.rd = l.set, l.reg, edgePhaseHead, head
+	ec.set, ec.reg, ec.edge, ec.phase, ec.rd = l.set, l.reg, l.edge, edgePhaseHead, head
 	if !l.reg.add(ec) {
 		nc.Close()
 		return nil, net.ErrClosed

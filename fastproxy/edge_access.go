@@ -55,26 +55,67 @@ func (n *accessNote) sentTo(b *balancer.Backend) {
 // duration is the time to its head. Without read, the request's head is
 // not known (fasthttp could not parse it) and its fields are left out.
 func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
+	var note *accessNote
+	if c := edgeConnOf(ctx.Conn()); c != nil {
+		if c.rescued.Load() {
+			return // RecordRescue recorded the answer the client got
+		}
+		note = &c.note
+	}
+	e.record(ctx, note, start, read, ctx.Response.StatusCode())
+}
+
+// record counts and logs an answer with status.
+func (e *edgeHandler) record(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, read bool, status int) {
 	d := time.Since(start)
-	note := noteOf(ctx)
 	if e.requests != nil {
-		e.requests.Observe(ctx.Response.StatusCode(), d)
+		e.requests.Observe(status, d)
 		if note != nil && note.svc != nil {
-			note.svc.requests.Observe(ctx.Response.StatusCode(), d)
+			note.svc.requests.Observe(status, d)
 		}
 	}
 	if e.access != nil {
-		e.logAccess(ctx, note, start, d, read)
+		e.logAccess(ctx, note, start, d, read, status)
 	}
 }
 
-func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, d time.Duration, read bool) {
-	req, resp := &ctx.Request.Header, &ctx.Response
-	en := accesslog.Entry{Start: start, Duration: d, Status: resp.StatusCode()}
-	if read {
-		en.Method, en.URI, en.Proto = req.Method(), req.RequestURI(), req.Protocol()
-		en.Referer, en.UserAgent, en.Host = req.Referer(), req.UserAgent(), req.Host()
+// RecordRescue counts and logs, as every answer is, the answer with status
+// that a Plugins implementation wrote on ctx's connection itself while
+// the goroutine serving it was stuck in a plugin (see Plugins), with a
+// body of the given length. The answer that goroutine gets to later, if
+// ever, is then neither counted nor logged: the client never sees it.
+// Call it once the answer is written and before the serving goroutine
+// may touch ctx again; it reads ctx's request head. It does nothing on a
+// connection the edge did not accept.
+func RecordRescue(ctx *fasthttp.RequestCtx, status, bodyLen int) {
+	c := edgeConnOf(ctx.Conn())
+	if c == nil || c.edge == nil || c.rescued.Swap(true) {
+		return
 	}
+	e := c.edge
+	if e.requests == nil && e.access == nil {
+		return
+	}
+	start := ctx.Time()
+	if e.requests != nil {
+		d := time.Since(start)
+		e.requests.Observe(status, d)
+		if c.note.svc != nil {
+			c.note.svc.requests.Observe(status, d)
+		}
+	}
+	if e.access != nil {
+		en := e.entry(ctx, &c.note, start, time.Since(start), true, status)
+		if !ctx.IsHead() {
+			en.Bytes = int64(bodyLen)
+		}
+		e.access.Record(&en)
+	}
+}
+
+func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, d time.Duration, read bool, status int) {
+	en := e.entry(ctx, note, start, d, read, status)
+	resp := &ctx.Response
 	switch {
 	case en.Status == fasthttp.StatusSwitchingProtocols:
 		en.Bytes = -1 // a tunnel: what crosses it is not counted
@@ -83,6 +124,18 @@ func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, note *accessNote, star
 		en.Bytes = int64(max(resp.Header.ContentLength(), -1))
 	default:
 		en.Bytes = int64(len(resp.Body()))
+	}
+	e.access.Record(&en)
+}
+
+// entry is the access log entry of ctx's request with status, its body's
+// length left for the caller.
+func (e *edgeHandler) entry(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, d time.Duration, read bool, status int) accesslog.Entry {
+	req := &ctx.Request.Header
+	en := accesslog.Entry{Start: start, Duration: d, Status: status}
+	if read {
+		en.Method, en.URI, en.Proto = req.Method(), req.RequestURI(), req.Protocol()
+		en.Referer, en.UserAgent, en.Host = req.Referer(), req.UserAgent(), req.Host()
 	}
 	if note != nil {
 		en.Client = note.client
@@ -93,7 +146,7 @@ func (e *edgeHandler) logAccess(ctx *fasthttp.RequestCtx, note *accessNote, star
 	if !en.Client.IsValid() {
 		en.Client = peerAddr(ctx)
 	}
-	e.access.Record(&en)
+	return en
 }
 
 // readFailed is fasthttp's ErrorHandler: a request that could not be read

@@ -51,6 +51,7 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	defer e.recoverPanic(ctx)
 	if c := edgeConnOf(ctx.Conn()); c != nil {
 		c.note = accessNote{}
+		c.rescued.Store(false)
 		c.beginBody()
 		if e.flushEach {
 			// fasthttp keeps a response unsent while the next pipelined

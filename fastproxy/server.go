@@ -86,6 +86,8 @@ type edgePort struct {
 	// A connection holds its count until the answer is written or it
 	// closes (edgeConn.holdShutdown).
 	closing sync.WaitGroup
+	// edge is the handler of srv, which the port's connections name.
+	edge *edgeHandler
 	// requests and tunnels are the port's counters, for WriteMetrics.
 	requests metrics.Requests
 	tunnels  atomic.Int64
@@ -220,7 +222,7 @@ func (s *Server) open(p *edgePort) error {
 	if err != nil {
 		return err
 	}
-	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg, acc: acceptRetry{log: s.log}}
+	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg, acc: acceptRetry{log: s.log}, edge: p.edge}
 	return nil
 }
 
@@ -237,6 +239,7 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 	if s.opts.Metrics {
 		h.requests = &p.requests
 	}
+	p.edge = h
 	return &fasthttp.Server{
 		Handler:       h.serve,
 		ErrorHandler:  h.readFailed,

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/spillway-lb/spillway/adapter"
+	"github.com/spillway-lb/spillway/fastproxy"
 	"github.com/spillway-lb/spillway/pluginhost/plugin"
+	"github.com/valyala/fasthttp"
 )
 
 // A phase of the plugin chain runs on the goroutine serving the client's
@@ -74,9 +76,10 @@ type call struct {
 // rescue is what the watchdog needs to answer the client of a call that
 // overran its budget while its plugin still runs.
 type rescue struct {
-	conn net.Conn          // the client's connection; nil: nobody to answer (tests)
-	head bool              // a HEAD request: the 504 has no body
-	ax   *adapter.Exchange // abandoned, so that the plugin's body reads fail
+	ctx  *fasthttp.RequestCtx // the request, for the access log and metrics
+	conn net.Conn             // the client's connection; nil: nobody to answer (tests)
+	head bool                 // a HEAD request: the 504 has no body
+	ax   *adapter.Exchange    // abandoned, so that the plugin's body reads fail
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -175,7 +178,9 @@ func (c *call) answer(p *entry) {
 		c.to.ax.Abandon()
 	}
 	if c.to.conn != nil {
-		answerOnConn(c.to.conn, c.to.head)
+		n := answerOnConn(c.to.conn, c.to.head)
+		// The serving goroutine waits for done before it touches ctx.
+		fastproxy.RecordRescue(c.to.ctx, fasthttp.StatusGatewayTimeout, n)
 	}
 	c.done <- struct{}{}
 }

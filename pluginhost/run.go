@@ -153,7 +153,7 @@ func (ex *exchange) firstCtx(i int) *callCtx {
 
 // rescue is what the watchdog needs to answer ctx's client on its own.
 func (ex *exchange) rescue(ctx *fasthttp.RequestCtx) rescue {
-	return rescue{conn: ctx.Conn(), head: ctx.IsHead(), ax: ex.ax}
+	return rescue{ctx: ctx, conn: ctx.Conn(), head: ctx.IsHead(), ax: ex.ax}
 }
 
 // timedOut sets the answer of a request whose plugin overran its budget:
@@ -168,8 +168,8 @@ func timedOut(ctx *fasthttp.RequestCtx) {
 // answerOnConn writes a 504, as answerError makes it, on a client's
 // connection and closes it; for the watchdog, while the goroutine serving
 // the connection is stuck in a plugin. The edge's connection bounds the
-// write by client_write.
-func answerOnConn(conn net.Conn, head bool) {
+// write by client_write. It returns the length of the body it wrote.
+func answerOnConn(conn net.Conn, head bool) int {
 	r := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(r)
 	setError(r, fasthttp.StatusGatewayTimeout)
@@ -181,6 +181,10 @@ func answerOnConn(conn net.Conn, head bool) {
 		w.Flush() //nolint:errcheck // the connection is closed either way
 	}
 	conn.Close()
+	if head {
+		return 0
+	}
+	return len(r.Body())
 }
 
 // answerStop answers the client with a request-phase Stop result; a
