@@ -286,3 +286,38 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 		t.Fatal("no request was answered while reloading")
 	}
 }
+
+// The replaced configuration's health checks stop at the reload, not
+// when its proxy is closed after shutdown_grace: a backend the new one
+// dropped is not probed on, and a changed check is not run twice.
+func TestReloadStopsTheReplacedChecks(t *testing.T) {
+	var oldChecks atomic.Int64
+	a := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old-health" {
+			oldChecks.Add(1)
+		}
+		w.Header().Set("X-Origin", "a")
+	})
+	cfg := reloadConfig(pathService("one.test", pathLoc("/", a.URL)))
+	cfg.HealthCheck = &configs.HealthCheck{Path: "/old-health", Interval: configs.Duration(10 * time.Millisecond),
+		Timeout: configs.Duration(time.Second)}
+	px := pathStartProxy(t, cfg, Options{Logger: edgeTestLogger()})
+	deadline := time.Now().Add(5 * time.Second)
+	for oldChecks.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the checks never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := px.srv.Reload(reloadConfig(pathService("one.test", pathLoc("/", a.URL)))); err != nil {
+		t.Fatal(err)
+	}
+	before := oldChecks.Load()
+	time.Sleep(200 * time.Millisecond) // twenty of the old intervals
+	if n := oldChecks.Load() - before; n > 1 {
+		t.Errorf("the replaced check ran %d more times after the reload", n)
+	}
+	if resp, _ := pathDo(t, px, "GET", "one.test", "/", nil, nil); resp.StatusCode != 200 {
+		t.Errorf("after reload: %d", resp.StatusCode)
+	}
+}

@@ -48,8 +48,9 @@ const retireDefault = 30 * time.Second
 // backends an active health check has taken out of rotation (they stay
 // out until their check passes). Everything else of a location starts
 // afresh: passive ejections, circuit breakers, rate-limit buckets,
-// least-connections counts and backend connections (the replaced proxy
-// closes its idle ones once its requests have had shutdown_grace to end).
+// least-connections counts and backend connections. The replaced
+// configuration's health checks stop at once; its idle backend
+// connections are closed once its requests have had shutdown_grace to end.
 func (s *Server) Reload(cfg *configs.Config) error {
 	if cfg == nil {
 		return errors.New("fastproxy: nil configuration")
@@ -149,14 +150,22 @@ func sameSites(aCfg *configs.Config, a []*configs.Service, bCfg *configs.Config,
 	return true
 }
 
-// retire closes a replaced proxy after grace, or at Shutdown if that comes
-// first. Requests still using it go on working after the close: their
-// pools keep answering Pick and Done, and their connections are closed as
-// they come back idle only by the connection pool's idle timeout.
-// Called with s.mu held.
+// retire stops a replaced proxy's health checks at once (its requests'
+// pools keep answering Pick and Done on their last state) and closes the
+// rest of it, its idle backend connections, after grace, or at Shutdown
+// if that comes first: by then most of its requests have ended and given
+// their connections back. A connection given back later is closed by the
+// connection pool's idle timeout. Called with s.mu held.
 func (s *Server) retire(old *proxy, grace time.Duration) {
 	if grace <= 0 {
 		grace = retireDefault
+	}
+	for _, svc := range old.routes.services {
+		for _, l := range svc.locations {
+			if l.pool != nil {
+				l.pool.Close()
+			}
+		}
 	}
 	s.retired = append(s.retired, old)
 	time.AfterFunc(grace, func() {
