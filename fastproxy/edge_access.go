@@ -68,14 +68,19 @@ func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read boo
 // record counts and logs an answer with status.
 func (e *edgeHandler) record(ctx *fasthttp.RequestCtx, note *accessNote, start time.Time, read bool, status int) {
 	d := time.Since(start)
+	e.count(note, status, d)
+	if e.access != nil {
+		e.logAccess(ctx, note, start, d, read, status)
+	}
+}
+
+// count adds an answer to the port's metrics and its service's.
+func (e *edgeHandler) count(note *accessNote, status int, d time.Duration) {
 	if e.requests != nil {
 		e.requests.Observe(status, d)
 		if note != nil && note.svc != nil {
 			note.svc.requests.Observe(status, d)
 		}
-	}
-	if e.access != nil {
-		e.logAccess(ctx, note, start, d, read, status)
 	}
 }
 
@@ -97,15 +102,10 @@ func RecordRescue(ctx *fasthttp.RequestCtx, status, bodyLen int) {
 		return
 	}
 	start := ctx.Time()
-	if e.requests != nil {
-		d := time.Since(start)
-		e.requests.Observe(status, d)
-		if c.note.svc != nil {
-			c.note.svc.requests.Observe(status, d)
-		}
-	}
+	d := time.Since(start)
+	e.count(&c.note, status, d)
 	if e.access != nil {
-		en := e.entry(ctx, &c.note, start, time.Since(start), true, status)
+		en := e.entry(ctx, &c.note, start, d, true, status)
 		if !ctx.IsHead() {
 			en.Bytes = int64(bodyLen)
 		}
