@@ -503,7 +503,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the request now waits on the origin
 	moved := strings.Replace(cfg, origin, second, 1)
 	hup(moved)
-	waitLog("configuration reloaded")
+	waitLog("configuration reloaded", "backends_added=http://"+second, "backends_removed=http://"+origin)
 	if body, err := get("/after"); err != nil || body != "second /after" {
 		t.Fatalf("request after SIGHUP: %q, %v\nlogs:\n%s", body, err, logs.String())
 	}

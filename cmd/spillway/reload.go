@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy"
@@ -53,8 +55,53 @@ func reload(srv *fastproxy.Server, running *configs.Config, file string, demo bo
 		}
 		return running
 	}
-	log.Info("SIGHUP: configuration reloaded", "file", file)
+	log.Info("SIGHUP: configuration reloaded", append([]any{"file", file}, changed(running, next)...)...)
 	return next
+}
+
+// changed describes, as log attributes, the services and backend URLs
+// that next adds to or removes from running, so the log shows what a
+// reload did (attributes without entries are left out).
+func changed(running, next *configs.Config) []any {
+	svcOld, beOld := inventory(running)
+	svcNew, beNew := inventory(next)
+	var out []any
+	for _, d := range []struct {
+		key      string
+		from, to map[string]bool
+	}{
+		{"services_added", svcOld, svcNew}, {"services_removed", svcNew, svcOld},
+		{"backends_added", beOld, beNew}, {"backends_removed", beNew, beOld},
+	} {
+		var names []string
+		for n := range d.to {
+			if !d.from[n] {
+				names = append(names, n)
+			}
+		}
+		if len(names) > 0 {
+			slices.Sort(names)
+			out = append(out, d.key, strings.Join(names, ","))
+		}
+	}
+	return out
+}
+
+// inventory returns the names of cfg's services and its backend URLs.
+func inventory(cfg *configs.Config) (services, backends map[string]bool) {
+	services, backends = map[string]bool{}, map[string]bool{}
+	for _, b := range cfg.Backends {
+		backends[b.URL] = true
+	}
+	for _, svc := range cfg.Services {
+		services[svc.Name] = true
+		for _, l := range svc.Locations {
+			for _, b := range l.Backends {
+				backends[b.URL] = true
+			}
+		}
+	}
+	return services, backends
 }
 
 // restartOnly lists the keys outside the proxy's services that next
