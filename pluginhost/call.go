@@ -186,16 +186,21 @@ func (c *call) answer(p *entry) {
 }
 
 // phase runs the request phase of the plugins taking part in it on req,
-// or the response phase on resp when resp is non-nil; that list must not
-// be empty. It stops at the first plugin that answers Stop (its result is
+// or the response phase on resp when resp is non-nil (none taking part:
+// Continue). It stops at the first plugin that answers Stop (its result is
 // returned; the caller releases it), panics (ranPanicked) or overruns its
 // budget (ranTimedOut: the watchdog answered the client on to.conn and
-// abandoned to.ax). The results of plugins that went on are released. first, when not nil, is a fresh zero context for the first
-// plugin, so that a request's two phases can share one allocation.
+// abandoned to.ax). The results of plugins that went on are released.
+// first, when not nil, is a fresh zero context for the first plugin, so
+// that a request's two phases can share one allocation.
 func (h *Host) phase(parent context.Context, req *http.Request, resp *http.Response, to rescue, first *callCtx) (res *plugin.Result, o outcome) {
-	chain := h.onRequest
+	ch := h.chains.Load()
+	chain := ch.onRequest
 	if resp != nil {
-		chain = h.onResponse
+		chain = ch.onResponse
+	}
+	if len(chain) == 0 {
+		return plugin.ResultContinue, ranOK // emptied by Reconfigure since the caller looked
 	}
 	c := callPool.Get().(*call)
 	c.chain, c.parent, c.req, c.resp, c.to, c.log = chain, parent, req, resp, to, h.log

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -34,12 +35,15 @@ var _ fastproxy.Plugins = (*Host)(nil)
 // Host runs an ordered chain of plugins. It is safe for concurrent use;
 // its chain does not change after New or Load.
 type Host struct {
-	plugins []*entry // ascending Priority, then Name
-	// onRequest and onResponse are the plugins taking part in each phase
-	// (plugin.PhaseChooser), in the same order.
-	onRequest, onResponse []*entry
-	log                   *slog.Logger
-	watch                 *watchdog
+	plugins []*entry // loaded and configured: ascending Priority, then Name
+	// chains are the enabled plugins taking part in each phase; Reconfigure
+	// swaps them, and a phase keeps the one it started with.
+	chains atomic.Pointer[chains]
+	// disabled are the plugins loaded but disabled at start, never
+	// configured.
+	disabled map[string]bool
+	log      *slog.Logger
+	watch    *watchdog
 
 	closeOnce sync.Once
 	closeErr  error
@@ -51,6 +55,13 @@ type entry struct {
 	name    string
 	file    string // "" for in-process handlers
 	timeout time.Duration
+	phases  plugin.Phase
+	config  map[string]any // the block Configure got
+}
+
+// chains are the plugins of each phase (plugin.PhaseChooser), in order.
+type chains struct {
+	onRequest, onResponse []*entry
 }
 
 // New builds a Host from in-process handlers, as Load does after opening
@@ -82,30 +93,22 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{log: log}
+	h := &Host{log: log, disabled: map[string]bool{}}
 	for _, e := range es {
 		s := settings[e.name]
-		if s.Enabled != nil && !*s.Enabled {
+		if !enabled(s) {
 			log.Info("plugin disabled by configuration", "plugin", e.name)
+			h.disabled[e.name] = true
 			continue
 		}
-		e.timeout = s.Timeout.D()
-		if e.timeout <= 0 {
-			e.timeout = DefaultTimeout
-		}
+		e.timeout, e.config = timeoutOf(s), s.Config
 		if err := configure(e, s.Config); err != nil {
 			return nil, err
 		}
 		h.plugins = append(h.plugins, e)
-		phases := plugin.RequestPhase | plugin.ResponsePhase
+		e.phases = plugin.RequestPhase | plugin.ResponsePhase
 		if pc, ok := e.h.(plugin.PhaseChooser); ok {
-			phases = pc.Phases()
-		}
-		if phases&plugin.RequestPhase != 0 {
-			h.onRequest = append(h.onRequest, e)
-		}
-		if phases&plugin.ResponsePhase != 0 {
-			h.onResponse = append(h.onResponse, e)
+			e.phases = pc.Phases()
 		}
 		log.Info("plugin ready", "plugin", e.name, "priority", prio[e], "timeout", e.timeout, "file", e.file)
 	}
@@ -114,12 +117,35 @@ func newHost(es []*entry, settings map[string]configs.PluginSettings, log *slog.
 			log.Warn("settings for a plugin that is not loaded", "plugin", name)
 		}
 	}
-	shortest := DefaultTimeout
-	for _, e := range h.plugins {
-		shortest = min(shortest, e.timeout)
-	}
+	ch, shortest := chainsOf(h.plugins)
+	h.chains.Store(ch)
 	h.watch = newWatchdog(tickFor(shortest))
 	return h, nil
+}
+
+func enabled(s configs.PluginSettings) bool { return s.Enabled == nil || *s.Enabled }
+
+func timeoutOf(s configs.PluginSettings) time.Duration {
+	if d := s.Timeout.D(); d > 0 {
+		return d
+	}
+	return DefaultTimeout
+}
+
+// chainsOf sorts es, in order, into the phases they take part in, and
+// returns the shortest of their budgets (DefaultTimeout at most).
+func chainsOf(es []*entry) (*chains, time.Duration) {
+	ch, shortest := &chains{}, DefaultTimeout
+	for _, e := range es {
+		if e.phases&plugin.RequestPhase != 0 {
+			ch.onRequest = append(ch.onRequest, e)
+		}
+		if e.phases&plugin.ResponsePhase != 0 {
+			ch.onResponse = append(ch.onResponse, e)
+		}
+		shortest = min(shortest, e.timeout)
+	}
+	return ch, shortest
 }
 
 // uniqueNames maps each plugin's name to its entry, or fails naming both
@@ -173,7 +199,8 @@ func (h *Host) Len() int { return len(h.plugins) }
 
 // Close runs each active plugin's Cleanup once, in chain order, logging
 // errors. Plugins disabled by
-// their settings were never configured and are not cleaned up. It returns ctx's error if ctx ends first
+// their settings at start were never configured and are not cleaned up;
+// those a reload disabled (Reconfigure) are. It returns ctx's error if ctx ends first
 // (the remaining Cleanups still run in the background), else the joined
 // Cleanup errors. Later calls return the first call's result.
 func (h *Host) Close(ctx context.Context) error {

@@ -35,12 +35,13 @@ var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 // in ctx.Response, answered is true and x is nil. Otherwise x runs the
 // response phase; the caller must call x.Release exactly once.
 func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered bool) {
-	if len(h.plugins) == 0 {
+	ch := h.chains.Load()
+	if len(ch.onRequest) == 0 && len(ch.onResponse) == 0 {
 		return nil, false
 	}
 	ex := exchangePool.Get().(*exchange)
 	ex.h, ex.ax = h, adapter.Acquire(ctx)
-	if len(h.onRequest) == 0 {
+	if len(ch.onRequest) == 0 {
 		// Nothing to convert or run; ex still carries the response phase.
 		return ex, false
 	}
@@ -78,7 +79,7 @@ func (h *Host) Request(ctx *fasthttp.RequestCtx) (x fastproxy.Exchange, answered
 // are skipped.
 func (ex *exchange) Response(ctx *fasthttp.RequestCtx) {
 	h := ex.h
-	if len(h.onResponse) == 0 {
+	if len(h.chains.Load().onResponse) == 0 {
 		return
 	}
 	resp := ex.ax.Response()

@@ -56,7 +56,7 @@ func TestWatchdogStopsWhenIdleAndStillEnforcesTheBudgetAfter(t *testing.T) {
 	p := h.plugins[0]
 	p.timeout = budget
 	h.watch = newWatchdog(tickFor(budget))
-	h.watch.idleTicks = 4
+	h.watch.idle = 4 * tickFor(budget)
 	call := func(sleep string) (outcome, time.Duration) {
 		r, _ := http.NewRequest("GET", "http://example/", nil)
 		r.Header.Set("X-Sleep", sleep)

@@ -12,8 +12,8 @@ import (
 // without calls (the next call starts it again). Slots are pooled, so
 // their number settles at the peak of concurrent calls.
 type watchdog struct {
-	tick      time.Duration
-	idleTicks int // ticks without a call before the goroutine exits
+	tick atomic.Int64  // nanoseconds; setTick changes it
+	idle time.Duration // without a call for this long, the goroutine exits
 
 	mu       sync.Mutex
 	slots    []*slot // every slot, for the scan
@@ -34,8 +34,14 @@ func tickFor(shortest time.Duration) time.Duration {
 
 // newWatchdog returns a watchdog that ticks every tick.
 func newWatchdog(tick time.Duration) *watchdog {
-	return &watchdog{tick: tick, idleTicks: int(time.Second/tick) + 1}
+	w := &watchdog{idle: time.Second}
+	w.tick.Store(int64(tick))
+	return w
 }
+
+// setTick changes the period; a running watch picks it up at its next
+// tick.
+func (w *watchdog) setTick(tick time.Duration) { w.tick.Store(int64(tick)) }
 
 // enter puts c under watch until leave.
 func (w *watchdog) enter(c *call) *slot {
@@ -68,13 +74,17 @@ func (w *watchdog) leave(s *slot) {
 	w.mu.Unlock()
 }
 
-// watch expires overdue calls every tick until no call has run for
-// idleTicks ticks.
+// watch expires overdue calls every tick until no call has run for idle.
 func (w *watchdog) watch() {
-	t := time.NewTicker(w.tick)
+	tick := time.Duration(w.tick.Load())
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	quiet := 0
 	for range t.C {
+		if now := time.Duration(w.tick.Load()); now != tick {
+			tick, quiet = now, 0
+			t.Reset(tick)
+		}
 		now := int64(time.Since(epoch))
 		w.mu.Lock()
 		busy := false
@@ -89,7 +99,7 @@ func (w *watchdog) watch() {
 		} else {
 			quiet++
 		}
-		if quiet >= w.idleTicks {
+		if time.Duration(quiet)*tick > w.idle {
 			w.watching = false
 			w.mu.Unlock()
 			return

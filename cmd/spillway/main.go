@@ -241,7 +241,7 @@ func serve(cfg *configs.Config, file string, demo bool, log *slog.Logger, stdout
 	other := func(s os.Signal) bool {
 		switch s {
 		case syscall.SIGHUP:
-			cfg = reload(srv, cfg, file, demo, log)
+			cfg = reload(srv, host, cfg, file, demo, log)
 		case syscall.SIGUSR1:
 			reopenAccessLog(opts.AccessLog, cfg.AccessLog.Path, log)
 		default:

@@ -289,6 +289,83 @@ func TestDemoServes(t *testing.T) {
 	}
 }
 
+// buildProbe builds pluginhost/testdata/probe into a new directory, which
+// it returns, as the binary buildBinary builds loads it.
+func buildProbe(t *testing.T) string {
+	t.Helper()
+	plugins := t.TempDir()
+	build := exec.Command("go", "build", "-buildmode=plugin", "-o", filepath.Join(plugins, "probe.so"), "../../pluginhost/testdata/probe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the probe plugin: %v\n%s", err, out)
+	}
+	return plugins
+}
+
+// TestSIGHUPReloadsPluginSettings turns a real plugin off with a reload,
+// and has a new config block for it refused with its line.
+func TestSIGHUPReloadsPluginSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and a plugin")
+	}
+	bin := buildBinary(t)
+	plugins := buildProbe(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	port := freePort(t)
+	settings := "  probe:\n    config: {}\n"
+	text := func(settings string) string {
+		return fmt.Sprintf("port: %d\nhost: 127.0.0.1\nplugin_directory: %s\nplugins:\n%sbackends:\n  - url: http://%s\n",
+			port, plugins, settings, origin)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "spillway.yaml")
+	if err := os.WriteFile(cfgFile, []byte(text(settings)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
+	probed := func() bool {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d\nlogs:\n%s", resp.StatusCode, logs.String())
+		}
+		return resp.Header.Get("X-Probe-Ctx") != ""
+	}
+	hup := func(settings, want string) {
+		t.Helper()
+		before := len(logs.String())
+		if err := os.WriteFile(cfgFile, []byte(text(settings)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String()[before:], want); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q after SIGHUP\nlogs:\n%s", want, logs.String())
+			}
+		}
+	}
+	if !probed() {
+		t.Fatal("the plugin did not run at start")
+	}
+	hup(settings+"    enabled: false\n", "configuration reloaded")
+	if probed() {
+		t.Errorf("the plugin still runs after a reload disabled it\nlogs:\n%s", logs.String())
+	}
+	hup("  probe:\n    config: {request: {stop: true}}\n", "spillway.yaml:6: plugins.probe.config: changed")
+	if probed() {
+		t.Errorf("a refused reload changed the plugin settings\nlogs:\n%s", logs.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, logs)
+}
+
 // TestSignalRunsPluginCleanupWithinTheGrace runs the real binary with a
 // real plugin and JSON logs, stops it with SIGINT or SIGTERM, and expects
 // every log line to be JSON, the plugin's Cleanup to run exactly once and
@@ -299,12 +376,7 @@ func TestSignalRunsPluginCleanupWithinTheGrace(t *testing.T) {
 		t.Skip("builds the binary and a plugin")
 	}
 	bin := buildBinary(t)
-	plugins := t.TempDir()
-	build := exec.Command("go", "build", "-buildmode=plugin", "-o", filepath.Join(plugins, "probe.so"), "../../pluginhost/testdata/probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe plugin: %v\n%s", err, out)
-	}
+	plugins := buildProbe(t)
 	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(10 * time.Second)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy"
+	"github.com/spillway-lb/spillway/pluginhost"
 )
 
 // reload answers a SIGHUP: it reads file as -check does and, when it
@@ -16,7 +17,7 @@ import (
 // it (fastproxy.Server.Reload says what carries over). Otherwise the
 // running configuration stays and the log says why, one line per
 // problem. It returns the configuration in force afterwards.
-func reload(srv *fastproxy.Server, running *configs.Config, file string, demo bool, log *slog.Logger) *configs.Config {
+func reload(srv *fastproxy.Server, host *pluginhost.Host, running *configs.Config, file string, demo bool, log *slog.Logger) *configs.Config {
 	if demo {
 		log.Warn("SIGHUP: the demo's configuration is embedded and does not change; nothing reloaded")
 		return running
@@ -38,6 +39,8 @@ func reload(srv *fastproxy.Server, running *configs.Config, file string, demo bo
 		return running
 	}
 	changes := restartOnly(running, next)
+	applyPlugins, more := host.Reconfigure(next)
+	changes = append(changes, more...)
 	if len(changes) == 0 {
 		err = srv.Reload(next)
 		var rr *fastproxy.RestartRequired
@@ -55,6 +58,7 @@ func reload(srv *fastproxy.Server, running *configs.Config, file string, demo bo
 		}
 		return running
 	}
+	applyPlugins()
 	log.Info("SIGHUP: configuration reloaded", append([]any{"file", file}, changed(running, next)...)...)
 	return next
 }
@@ -104,10 +108,11 @@ func inventory(cfg *configs.Config) (services, backends map[string]bool) {
 	return services, backends
 }
 
-// restartOnly lists the keys outside the proxy's services that next
-// changes and only a restart applies: the plugins (a Go plugin cannot be
-// unloaded, and Configure runs once), the access log, the metrics
-// listener and the log's own settings.
+// restartOnly lists the keys outside the proxy's services and the
+// plugins' settings (pluginhost.Host.Reconfigure) that next changes and
+// only a restart applies: where plugins are loaded from (a Go plugin
+// cannot be unloaded), the access log, the metrics listener and the log's
+// own settings.
 func restartOnly(running, next *configs.Config) []configs.Problem {
 	var out []configs.Problem
 	for _, f := range []struct {
@@ -116,7 +121,6 @@ func restartOnly(running, next *configs.Config) []configs.Problem {
 	}{
 		{"plugin_directory", running.PluginDirectory, next.PluginDirectory},
 		{"plugin_strict", running.PluginStrict, next.PluginStrict},
-		{"plugins", running.Plugins, next.Plugins},
 		{"access_log", running.AccessLog, next.AccessLog},
 		{"metrics", running.Metrics, next.Metrics},
 		{"log", running.Log, next.Log},
