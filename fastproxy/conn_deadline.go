@@ -279,7 +279,9 @@ func edgeConnState(nc net.Conn, st fasthttp.ConnState) {
 // Shutdown can close the ones still open when its grace period ends.
 type edgeListener struct {
 	net.Listener
-	set *edgeSettings
+	// set is what the connections it accepts get, each keeping the one
+	// it got; Reload swaps it for new timeouts.
+	set atomic.Pointer[edgeSettings]
 	reg *edgeConnRegistry
 	tls *tls.Config // nil: plain HTTP
 	acc acceptRetry
@@ -295,8 +297,9 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	set := l.set.Load()
 	var head connDeadline
-	nc.SetReadDeadline(head.exact(l.set.header)) //nolint:errcheck // a dead conn fails its first Read
+	nc.SetReadDeadline(head.exact(set.header)) //nolint:errcheck // a dead conn fails its first Read
 	var c net.Conn
 	var ec *edgeConn
 	if l.tls != nil {
@@ -308,7 +311,7 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 		ec = &edgeConn{Conn: nc}
 		c = ec
 	}
-	ec.set, ec.reg, ec.edge, ec.phase, ec.rd = l.set, l.reg, l.edge, edgePhaseHead, head
+	ec.set, ec.reg, ec.edge, ec.phase, ec.rd = set, l.reg, l.edge, edgePhaseHead, head
 	if !l.reg.add(ec) {
 		nc.Close()
 		return nil, net.ErrClosed

@@ -122,10 +122,10 @@ func TestReloadRefusesWhatOnlyARestartApplies(t *testing.T) {
 		edit func(*configs.Config)
 		want string
 	}{
-		{"client timeout", func(c *configs.Config) {
-			c.Timeouts.ClientIdle = configs.Duration(3 * time.Second)
-			c.File, c.Positions = "spillway.yaml", map[string]int{"timeouts.client_idle": 7}
-		}, "spillway.yaml:7: timeouts.client_idle: changed from"},
+		{"body limit", func(c *configs.Config) {
+			c.Limits.MaxBodyBytes = 1000
+			c.File, c.Positions = "spillway.yaml", map[string]int{"limits.max_body_bytes": 7}
+		}, "spillway.yaml:7: limits.max_body_bytes: changed from 0 to 1000"},
 		{"header limit", func(c *configs.Config) { c.Limits.MaxHeaderBytes = 1 << 10 }, "limits.max_header_bytes"},
 		{"new port", func(c *configs.Config) {
 			svc := pathService("two.test", pathLoc("/", b.URL))
@@ -320,4 +320,37 @@ func TestReloadStopsTheReplacedChecks(t *testing.T) {
 	if resp, _ := pathDo(t, px, "GET", "one.test", "/", nil, nil); resp.StatusCode != 200 {
 		t.Errorf("after reload: %d", resp.StatusCode)
 	}
+}
+
+// New client timeouts reach the connections accepted after the reload;
+// one already open keeps the timeouts it was accepted with.
+func TestReloadGivesNewConnectionsTheNewClientTimeouts(t *testing.T) {
+	a := pathEchoOrigin(t, "a")
+	px := pathStartProxy(t, reloadConfig(pathService("one.test", pathLoc("/", a.URL))), Options{Logger: edgeTestLogger()})
+	served := func(c net.Conn) *bufio.Reader {
+		t.Helper()
+		br := bufio.NewReader(c)
+		if got, status := reloadGet(t, c, br, "one.test", "/"); got != "a" || status != 200 {
+			t.Fatalf("origin %q, status %d", got, status)
+		}
+		return br
+	}
+	old := edgeDial(t, px.Addr)
+	oldBr := served(old)
+
+	next := reloadConfig(pathService("one.test", pathLoc("/", a.URL)))
+	next.Timeouts.ClientIdle = configs.Duration(200 * time.Millisecond)
+	if err := px.srv.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	fresh := edgeDial(t, px.Addr)
+	freshBr := served(fresh)
+	if !edgeClosedWithin(fresh, freshBr, 2*time.Second) {
+		t.Error("a connection accepted after the reload was not closed by the new 200ms client_idle")
+	}
+	if edgeClosedWithin(old, oldBr, 300*time.Millisecond) {
+		t.Error("a connection accepted before the reload was closed by the new client_idle")
+	}
+	old.SetDeadline(time.Now().Add(5 * time.Second))
+	served(old) // and it still serves
 }

@@ -12,15 +12,14 @@ import (
 
 // Reloading is the slow path beside the request path: it builds every
 // port's proxy anew from the new configuration and swaps it in, while the
-// listeners, their connections and the edge settings stay as they are.
+// listeners and their connections stay as they are.
 // A request keeps the proxy it started with to its end; the next request
 // on the same kept-alive connection gets the new one.
 
 // RestartRequired is Reload's error when the new configuration changes
 // what only a restart applies: the listeners (host, the set of ports,
 // which are TLS), the certificates and hosts a TLS port serves, and the
-// client-side timeouts and limits. Nothing of the configuration was
-// applied.
+// request limits. Nothing of the configuration was applied.
 type RestartRequired struct {
 	// Changes name each such key, with its line when it has one.
 	Changes []configs.Problem
@@ -51,6 +50,8 @@ const retireDefault = 30 * time.Second
 // least-connections counts and backend connections. The replaced
 // configuration's health checks stop at once; its idle backend
 // connections are closed once its requests have had shutdown_grace to end.
+// New client timeouts apply to the connections accepted after the reload;
+// those already open keep the ones they were accepted with.
 func (s *Server) Reload(cfg *configs.Config) error {
 	if cfg == nil {
 		return errors.New("fastproxy: nil configuration")
@@ -79,6 +80,16 @@ func (s *Server) Reload(cfg *configs.Config) error {
 	for i, p := range s.ports {
 		p.services = ports[i].services
 		s.retire(p.proxy.Swap(built[i]), cfg.ShutdownGrace.D())
+	}
+	if set := newEdgeSettings(cfg); set != *s.accepting {
+		// New connections get the new client timeouts; open ones keep
+		// the ones they were accepted with.
+		s.accepting = &set
+		for _, p := range s.ports {
+			if el, ok := p.ln.(*edgeListener); ok {
+				el.set.Store(&set)
+			}
+		}
 	}
 	s.cfg = cfg
 	warnUnverifiedBackends(s.log, s.ports)
@@ -118,18 +129,13 @@ func (s *Server) restartOnly(cfg *configs.Config, ports []*edgePort) []configs.P
 	now, want := s.set, newEdgeSettings(cfg)
 	for _, f := range []struct {
 		key      string
-		old, new any
+		old, new int64
 	}{
-		{"timeouts.client_header", now.header, want.header},
-		{"timeouts.client_read", now.read, want.read},
-		{"timeouts.client_write", now.write, want.write},
-		{"timeouts.client_idle", now.idle, want.idle},
-		{"timeouts.tunnel_idle", now.tunnelIdle, want.tunnelIdle},
-		{"limits.max_header_bytes", now.maxHeaderBytes, want.maxHeaderBytes},
+		{"limits.max_header_bytes", int64(now.maxHeaderBytes), int64(want.maxHeaderBytes)},
 		{"limits.max_body_bytes", now.maxBodyBytes, want.maxBodyBytes},
 	} {
 		if f.old != f.new {
-			add(f.key, fmt.Sprintf("changed from %v to %v; the client side's timeouts and limits are set at start", f.old, f.new))
+			add(f.key, fmt.Sprintf("changed from %d to %d; the request limits are set at start", f.old, f.new))
 		}
 	}
 	return out

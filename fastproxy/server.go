@@ -58,8 +58,11 @@ type Server struct {
 	// inject handlers; it is nil in production.
 	wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
 
-	mu       sync.Mutex
-	ports    []*edgePort // ascending configured port
+	mu sync.Mutex
+	// accepting is what connections accepted from now on get: set, or
+	// the timeouts of a reload (the limits are set's).
+	accepting *edgeSettings
+	ports     []*edgePort // ascending configured port
 	retired  []*proxy    // replaced by Reload, not closed yet (reload.go)
 	started  bool
 	shutdown bool
@@ -104,6 +107,7 @@ func New(cfg *configs.Config, opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, set: newEdgeSettings(cfg)}
+	s.accepting = &s.set
 	ports, err := edgeGroupPorts(cfg)
 	if err != nil {
 		return nil, err
@@ -222,7 +226,9 @@ func (s *Server) open(p *edgePort) error {
 	if err != nil {
 		return err
 	}
-	p.ln = &edgeListener{Listener: ln, set: &s.set, reg: &p.conns, tls: tlsCfg, acc: acceptRetry{log: s.log}, edge: p.edge}
+	el := &edgeListener{Listener: ln, reg: &p.conns, tls: tlsCfg, acc: acceptRetry{log: s.log}, edge: p.edge}
+	el.set.Store(s.accepting)
+	p.ln = el
 	return nil
 }
 

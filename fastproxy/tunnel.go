@@ -36,6 +36,9 @@ func (e *edgeHandler) switchProtocols(ctx *fasthttp.RequestCtx) {
 		ec.holdShutdown(e.closing)
 	}
 	idle := e.set.tunnelIdle
+	if ec != nil {
+		idle = ec.set.tunnelIdle // the connection's, which a reload does not change
+	}
 	ctx.HijackSetNoResponse(true)
 	tunnels := e.tunnels
 	ctx.Hijack(func(c net.Conn) {

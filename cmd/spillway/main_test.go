@@ -592,8 +592,8 @@ func TestSIGHUPReloads(t *testing.T) {
 	hup(strings.Replace(cfg, "backends:", "algoritm: round-robin\nbackends:", 1))
 	waitLog("spillway.yaml:4: algoritm", "not reloaded")
 	// Nor do edits that only a restart applies, in the proxy and outside it.
-	hup(moved + "timeouts:\n  client_idle: 5s\n")
-	waitLog("spillway.yaml:7: timeouts.client_idle", "restart is needed")
+	hup(moved + "limits:\n  max_header_bytes: 4096\n")
+	waitLog("spillway.yaml:7: limits.max_header_bytes", "restart is needed")
 	hup(strings.Replace(moved, "no-plugins", "other-plugins", 1))
 	waitLog("spillway.yaml:3: plugin_directory", "restart is needed")
 	if body, err := get("/again"); err != nil || body != "second /again" {
