@@ -63,10 +63,10 @@ type Server struct {
 	// the timeouts of a reload (the limits are set's).
 	accepting *edgeSettings
 	ports     []*edgePort // ascending configured port
-	retired  []*proxy    // replaced by Reload, not closed yet (reload.go)
-	started  bool
-	shutdown bool
-	serving  sync.WaitGroup
+	retired   []*proxy    // replaced by Reload, not closed yet (reload.go)
+	started   bool
+	shutdown  bool
+	serving   sync.WaitGroup
 	// draining: Drain was called; every answer closes its connection.
 	draining atomic.Bool
 }
