@@ -1,7 +1,9 @@
 package pluginhost
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 
 	"github.com/spillway-lb/spillway/configs"
 )
@@ -26,8 +28,8 @@ func (h *Host) Reconfigure(cfg *configs.Config) (apply func(), restart []configs
 			problem("plugins."+e.name+".config", "changed; a plugin's Configure runs once, at start")
 		}
 	}
-	for name, s := range cfg.Plugins {
-		if h.disabled[name] && enabled(s) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Plugins)) {
+		if h.disabled[name] && enabled(cfg.Plugins[name]) {
 			problem("plugins."+name+".enabled", "the plugin was disabled at start and never configured")
 		}
 	}
