@@ -76,7 +76,13 @@ func startRig(t *testing.T, h *pluginhost.Host, pluginDisabled ...bool) *rig {
 // the proxy's URL.
 func startProxy(t *testing.T, cfg *configs.Config, h *pluginhost.Host) string {
 	t.Helper()
-	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h})
+	return "http://" + startServer(t, cfg, fastproxy.Options{Logger: quiet, Plugins: h}).Addrs()[0].String()
+}
+
+// startServer serves cfg with opts until the test ends.
+func startServer(t *testing.T, cfg *configs.Config, opts fastproxy.Options) *fastproxy.Server {
+	t.Helper()
+	srv, err := fastproxy.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +94,7 @@ func startProxy(t *testing.T, cfg *configs.Config, h *pluginhost.Host) string {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return "http://" + srv.Addrs()[0].String()
+	return srv
 }
 
 // reply is what a client got.

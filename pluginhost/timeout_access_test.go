@@ -53,18 +53,7 @@ func TestPluginTimeoutIsInTheAccessLogWhenAnswered(t *testing.T) {
 		Name:      "hang",
 		Locations: []configs.Location{{Path: "/", Backends: []configs.Backend{{URL: "http://" + ln.Addr().String()}}}},
 	}}}
-	srv, err := fastproxy.New(cfg, fastproxy.Options{Logger: quiet, Plugins: h, AccessLog: al, Metrics: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := startServer(t, cfg, fastproxy.Options{Logger: quiet, Plugins: h, AccessLog: al, Metrics: true})
 
 	lines := func() []map[string]any {
 		t.Helper()
