@@ -51,7 +51,9 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 	defer e.recoverPanic(ctx)
 	if c := edgeConnOf(ctx.Conn()); c != nil {
 		c.note = accessNote{}
-		c.rescued.Store(false)
+		if c.rescued.Load() { // a plain load: a store is a locked exchange on amd64
+			c.rescued.Store(false)
+		}
 		c.beginBody()
 		if e.flushEach {
 			// fasthttp keeps a response unsent while the next pipelined
