@@ -32,6 +32,11 @@ type Options struct {
 	AccessLog *accesslog.Log
 	// Metrics turns on the counters WriteMetrics reports.
 	Metrics bool
+	// Listen opens each port's socket; nil means net.Listen. A process
+	// that takes over from another (cmd/spillway's upgrade) passes one
+	// that returns the sockets it inherited, so that no connection
+	// waiting to be accepted is refused or lost between the two.
+	Listen func(network, address string) (net.Listener, error)
 }
 
 // Server is Spillway's proxy: one fasthttp server per configured port, each
@@ -222,7 +227,11 @@ func (s *Server) open(p *edgePort) error {
 		}
 		p.tlsLn, tlsCfg = l, l.Config()
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(p.port)))
+	listen := s.opts.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(p.port)))
 	if err != nil {
 		return err
 	}
