@@ -53,7 +53,7 @@ func reload(srv *fastproxy.Server, host *pluginhost.Host, running *configs.Confi
 	}
 	if len(changes) > 0 {
 		for _, p := range changes {
-			log.Error("SIGHUP: configuration not reloaded, a restart is needed to apply this change; the running one stays",
+			log.Error("SIGHUP: configuration not reloaded, a restart is needed to apply this change (SIGUSR2 upgrades without refusing a connection); the running one stays",
 				"change", p.String())
 		}
 		return running
