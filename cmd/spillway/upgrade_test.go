@@ -164,6 +164,56 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	waitExit(t, cmd, logs)
 }
 
+// TestStopDuringUpgradeStopsBoth sends SIGTERM while the new process of
+// an upgrade is still starting: the operator means the service to stop,
+// so the old process must stop the new one and exit 0 itself. The
+// configuration is a named pipe, which the test feeds once: the new
+// process blocks opening it, a start that never ends.
+func TestStopDuringUpgradeStopsBoth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	plain, cfg, port := plainConfig(t, origin)
+	fifo := filepath.Join(filepath.Dir(plain), "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fed := make(chan error, 1)
+	go func() { fed <- os.WriteFile(fifo, []byte(cfg), 0o600) }() // opens once the process reads
+	cmd, logs, _ := startUpgradable(t, bin, fifo, filepath.Join(t.TempDir(), "spillway.pid"), port)
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	var next int
+	for deadline := time.Now().Add(10 * time.Second); next == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upgrade started within 10s\nlogs:\n%s", logs)
+		}
+		l := logs.String()
+		if i := strings.Index(l, "the new process is starting\" pid="); i >= 0 {
+			fmt.Sscanf(l[i+len("the new process is starting\" pid="):], "%d", &next)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // it now waits on the pipe
+	if strings.Contains(logs.String(), "upgrade failed") {
+		t.Fatalf("the new process ended before the stop signal\nlogs:\n%s", logs)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, logs)
+	waitGone(t, next, logs)
+	if !strings.Contains(logs.String(), "stop signal during an upgrade") {
+		t.Errorf("the old process did not log stopping the new one\nlogs:\n%s", logs)
+	}
+}
+
 func TestWithoutUpgradeEnv(t *testing.T) {
 	env := []string{"HOME=/root", socketsEnv + "=127.0.0.1:80", "SPILLWAY_SOCKETS_X=1", readyEnv + "=5", "PATH=/bin"}
 	got := withoutUpgradeEnv(env)
@@ -247,7 +297,7 @@ func waitGone(t *testing.T, pid int, logs fmt.Stringer) {
 			return
 		}
 	}
-	t.Fatalf("process %d still running 10s after its successor took over\nlogs:\n%s", pid, logs)
+	t.Fatalf("process %d still running after 10s\nlogs:\n%s", pid, logs)
 }
 
 func getStatus(url string) int {
