@@ -128,6 +128,11 @@ func upgrade(pending *successor, p process, log *slog.Logger) *successor {
 	case p.demo:
 		log.Warn("SIGUSR2: the demo cannot be upgraded (its demo origins hold their ports); run with -config")
 		return nil
+	case os.Getpid() == 1:
+		// A container ends with its first process: the handover would
+		// stop the service, not upgrade it.
+		log.Warn("SIGUSR2: this process is PID 1 (a container's first process), whose exit would end the container; not upgrading: roll out a new container instead")
+		return nil
 	}
 	s, err := startSuccessor(p.socks, p.args)
 	if err != nil {

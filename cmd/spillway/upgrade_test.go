@@ -214,6 +214,63 @@ func TestStopDuringUpgradeStopsBoth(t *testing.T) {
 	}
 }
 
+// TestPID1DoesNotUpgrade runs the binary as the first process of a PID
+// namespace, as in a container: its exit would end the container, so
+// SIGUSR2 must be refused with a warning and the process go on serving.
+func TestPID1DoesNotUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "true").Run(); err != nil {
+		t.Skipf("no PID namespace for this user (unshare: %v)", err)
+	}
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	cfgFile, _, port := plainConfig(t, origin)
+	logs := fileLog(filepath.Join(t.TempDir(), "spillway.log"))
+	f, err := os.Create(string(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("unshare", "--pid", "--fork", "--kill-child", bin, "-config", cfgFile)
+	cmd.Stderr = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr, logs)
+	// unshare's one child is the proxy, PID 1 inside, another PID here.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("children of unshare: %q", b)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "is PID 1"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal logged within 10s\nlogs:\n%s", logs)
+		}
+	}
+	if strings.Contains(logs.String(), "the new process is starting") {
+		t.Errorf("PID 1 started an upgrade\nlogs:\n%s", logs)
+	}
+	if code := getStatus("http://" + addr + "/"); code != 200 {
+		t.Errorf("GET after the refused upgrade: %d, want 200\nlogs:\n%s", code, logs)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, logs)
+}
+
 func TestWithoutUpgradeEnv(t *testing.T) {
 	env := []string{"HOME=/root", socketsEnv + "=127.0.0.1:80", "SPILLWAY_SOCKETS_X=1", readyEnv + "=5", "PATH=/bin"}
 	got := withoutUpgradeEnv(env)
