@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -798,6 +799,18 @@ func TestMetricsEndpoint(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") ||
 		!strings.Contains(string(body), want) || !strings.Contains(string(body), `spillway_backend_up{service="default",location="/"`) {
 		t.Errorf("GET /metrics: %d %s, want a line %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), want, body)
+	}
+	if want := fmt.Sprintf("spillway_build_info{version=%q,go_version=%q} 1\n", "dev", runtime.Version()); !strings.Contains(string(body), want) {
+		t.Errorf("GET /metrics: no line %q\n%s", want, body)
+	}
+	var started float64
+	if _, v, ok := strings.Cut(string(body), "\nprocess_start_time_seconds "); !ok {
+		t.Errorf("GET /metrics: no process_start_time_seconds\n%s", body)
+	} else if _, err := fmt.Sscanf(v, "%g", &started); err != nil {
+		t.Errorf("process_start_time_seconds: %v", err)
+	}
+	if at := time.UnixMilli(int64(started * 1e3)); time.Since(at) > time.Minute || time.Until(at) > time.Second {
+		t.Errorf("process_start_time_seconds %.3f is not the start of a process begun a moment ago", started)
 	}
 
 	ready := func() int {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 	"github.com/spillway-lb/spillway/fastproxy/accesslog"
 	"github.com/spillway-lb/spillway/pluginhost"
 )
+
+// processStart is when this process started, as near as Go can tell.
+var processStart = time.Now()
 
 // process is what serve needs besides the configuration.
 type process struct {
@@ -239,8 +243,18 @@ func serveMetrics(addr string, srv *fastproxy.Server, listen func(network, addre
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	// Which build serves, and since when: after an upgrade (SIGUSR2) the
+	// counters start from zero, and these two tell a dashboard why.
+	process := fmt.Sprintf("# HELP spillway_build_info The build serving: always 1.\n"+
+		"# TYPE spillway_build_info gauge\n"+
+		"spillway_build_info{version=%q,go_version=%q} 1\n"+
+		"# HELP process_start_time_seconds When this process started, in seconds since the Unix epoch.\n"+
+		"# TYPE process_start_time_seconds gauge\n"+
+		"process_start_time_seconds %.3f\n",
+		version, runtime.Version(), float64(processStart.UnixMilli())/1e3)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		io.WriteString(w, process)
 		srv.WriteMetrics(w) //nolint:errcheck // a scraper that went away
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {

@@ -102,6 +102,9 @@ func TestSIGUSR2UpgradesWithoutLosingARequest(t *testing.T) {
 	if !strings.Contains(logs.String(), "version=upgraded-build") {
 		t.Errorf("the last upgrade did not start the newly installed build\nlogs:\n%s", logs)
 	}
+	if m := getBody("http://" + maddr + "/metrics"); !strings.Contains(m, `spillway_build_info{version="upgraded-build"`) {
+		t.Errorf("the metrics port is not answered by the new build:\n%s", m)
+	}
 	time.Sleep(200 * time.Millisecond)
 
 	ok, failed := clients.stop()
@@ -355,6 +358,16 @@ func waitGone(t *testing.T, pid int, logs fmt.Stringer) {
 		}
 	}
 	t.Fatalf("process %d still running after 10s\nlogs:\n%s", pid, logs)
+}
+
+func getBody(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func getStatus(url string) int {
