@@ -184,6 +184,7 @@ func (c *Config) timeoutDefaults() {
 	}
 	setInt(&c.Retry.MaxBodyBytes, defaultRetryBody)
 	setDuration(&c.ShutdownGrace, 30*time.Second)
+	setDuration(&c.UpgradeTimeout, time.Minute)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	setString(&c.Log.Format, "text")

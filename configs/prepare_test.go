@@ -62,6 +62,7 @@ plugins:
 		{"max_header_bytes", cfg.Limits.MaxHeaderBytes, 16384},
 		{"max_body_bytes", cfg.Limits.MaxBodyBytes, int64(0)},
 		{"shutdown_grace", cfg.ShutdownGrace.D(), 30 * sec},
+		{"upgrade_timeout", cfg.UpgradeTimeout.D(), 60 * sec},
 		{"log format", cfg.Log.Format, "text"},
 		{"log level", cfg.Log.Level, "info"},
 		{"tls min_version", s.TLS.MinVersion, "1.2"},

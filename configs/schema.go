@@ -108,7 +108,11 @@ type Config struct {
 	// closing its connection, so that whatever balances in front moves
 	// its clients elsewhere first. Default 0: none.
 	ShutdownDelay Duration `yaml:"shutdown_delay"`
-	Log           Log      `yaml:"log"`
+	// UpgradeTimeout bounds how long, after SIGUSR2, the running process
+	// waits for the new one to serve before it stops it and goes on
+	// serving itself. Default 1m.
+	UpgradeTimeout Duration `yaml:"upgrade_timeout"`
+	Log            Log      `yaml:"log"`
 	// AccessLog writes one line per answered request; off unless a path
 	// is set.
 	AccessLog AccessLog `yaml:"access_log"`

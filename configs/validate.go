@@ -109,6 +109,7 @@ func (c *Config) validateSettings(ps *problems) {
 	}
 	nonNegative(ps, "shutdown_grace", c.ShutdownGrace)
 	nonNegative(ps, "shutdown_delay", c.ShutdownDelay)
+	nonNegative(ps, "upgrade_timeout", c.UpgradeTimeout)
 	switch strings.ToLower(c.Log.Format) {
 	case "", "text", "json":
 	default:

@@ -226,7 +226,9 @@ backends: [{url: "http://127.0.0.1:9000"}]
 		{"negative timeouts and grace", minimal + `timeouts:
   backend_connect: -5s
 shutdown_grace: -1s
-`, []string{`t.yaml:7: timeouts.backend_connect: -5s is negative`, `t.yaml:8: shutdown_grace: -1s is negative`}},
+upgrade_timeout: -2s
+`, []string{`t.yaml:7: timeouts.backend_connect: -5s is negative`, `t.yaml:8: shutdown_grace: -1s is negative`,
+			`t.yaml:9: upgrade_timeout: -2s is negative`}},
 		{"max_backoff shorter than backoff", minimal + `passive_health:
   backoff: 1m
   max_backoff: 30s

@@ -122,7 +122,7 @@ func serve(cfg *configs.Config, p process, log *slog.Logger, stdout io.Writer) e
 				log.Warn("SIGUSR2: shutting down; no upgrade")
 				break
 			}
-			up = upgrade(up, p, log)
+			up = upgrade(up, p, cfg.UpgradeTimeout.D(), log)
 		default:
 			return false
 		}

@@ -24,12 +24,9 @@ import (
 // shutdown_delay (the ports go on being served): requests in flight
 // finish within shutdown_grace, idle keep-alive connections close, and
 // plugins' Cleanup runs. If the new process exits first or is not serving
-// within upgradeWait, the old one logs why and goes on serving.
-
-// upgradeWait bounds how long the old process waits for the new one to
-// serve: loading the configuration and plugins, running their Configure
+// within upgrade_timeout, the old one logs why and goes on serving. That
+// bounds loading the configuration and plugins, running their Configure
 // and opening the ports.
-const upgradeWait = time.Minute
 
 // successor is a process an upgrade started, until it serves or fails.
 type successor struct {
@@ -40,8 +37,9 @@ type successor struct {
 }
 
 // startSuccessor starts the executable again with args and this process's
-// sockets, and reports on the successor's done channel.
-func startSuccessor(socks *sockets, args []string) (*successor, error) {
+// sockets, and reports on the successor's done channel, at the latest
+// after wait.
+func startSuccessor(socks *sockets, args []string, wait time.Duration) (*successor, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the executable: %w", err)
@@ -73,13 +71,13 @@ func startSuccessor(socks *sockets, args []string) (*successor, error) {
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
 	s := &successor{cmd: cmd, done: make(chan error, 1)}
-	go s.watch(pr)
+	go s.watch(pr, wait)
 	return s, nil
 }
 
 // watch waits until the successor says it serves, exits, or runs out of
-// time (then it is stopped).
-func (s *successor) watch(pr *os.File) {
+// time, wait (then it is stopped).
+func (s *successor) watch(pr *os.File, wait time.Duration) {
 	defer pr.Close()
 	said := make(chan bool, 1)
 	go func() {
@@ -88,7 +86,7 @@ func (s *successor) watch(pr *os.File) {
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- s.cmd.Wait() }()
-	t := time.NewTimer(upgradeWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case ok := <-said:
@@ -107,7 +105,7 @@ func (s *successor) watch(pr *os.File) {
 		s.done <- exitReason(err)
 	case <-t.C:
 		s.cmd.Process.Signal(os.Interrupt) //nolint:errcheck // it may have just exited
-		s.done <- fmt.Errorf("the new process was not serving after %s; it was sent SIGINT", upgradeWait)
+		s.done <- fmt.Errorf("the new process was not serving after %s (upgrade_timeout); it was sent SIGINT", wait)
 	}
 }
 
@@ -118,9 +116,10 @@ func exitReason(err error) error {
 	return fmt.Errorf("the new process ended before serving: %w", err)
 }
 
-// upgrade answers a SIGUSR2: it starts a successor, unless one is
-// already starting (pending), and returns the one starting.
-func upgrade(pending *successor, p process, log *slog.Logger) *successor {
+// upgrade answers a SIGUSR2: it starts a successor, which has wait to
+// serve, unless one is already starting (pending), and returns the one
+// starting.
+func upgrade(pending *successor, p process, wait time.Duration, log *slog.Logger) *successor {
 	switch {
 	case pending != nil:
 		log.Warn("SIGUSR2: an upgrade is already under way; this signal is ignored", "pid", pending.pid())
@@ -134,7 +133,7 @@ func upgrade(pending *successor, p process, log *slog.Logger) *successor {
 		log.Warn("SIGUSR2: this process is PID 1 (a container's first process), whose exit would end the container; not upgrading: roll out a new container instead")
 		return nil
 	}
-	s, err := startSuccessor(p.socks, p.args)
+	s, err := startSuccessor(p.socks, p.args, wait)
 	if err != nil {
 		log.Error("SIGUSR2: upgrade not started; this process goes on serving", "err", err)
 		return nil

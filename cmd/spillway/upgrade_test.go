@@ -169,44 +169,12 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 
 // TestStopDuringUpgradeStopsBoth sends SIGTERM while the new process of
 // an upgrade is still starting: the operator means the service to stop,
-// so the old process must stop the new one and exit 0 itself. The
-// configuration is a named pipe, which the test feeds once: the new
-// process blocks opening it, a start that never ends.
+// so the old process must stop the new one and exit 0 itself.
 func TestStopDuringUpgradeStopsBoth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	plain, cfg, port := plainConfig(t, origin)
-	fifo := filepath.Join(filepath.Dir(plain), "fifo.yaml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fed := make(chan error, 1)
-	go func() { fed <- os.WriteFile(fifo, []byte(cfg), 0o600) }() // opens once the process reads
-	cmd, logs, _ := startUpgradable(t, bin, fifo, filepath.Join(t.TempDir(), "spillway.pid"), port)
-	if err := <-fed; err != nil {
-		t.Fatal(err)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		t.Fatal(err)
-	}
-	var next int
-	for deadline := time.Now().Add(10 * time.Second); next == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no upgrade started within 10s\nlogs:\n%s", logs)
-		}
-		l := logs.String()
-		if i := strings.Index(l, "the new process is starting\" pid="); i >= 0 {
-			fmt.Sscanf(l[i+len("the new process is starting\" pid="):], "%d", &next)
-		}
-	}
-	time.Sleep(200 * time.Millisecond) // it now waits on the pipe
-	if strings.Contains(logs.String(), "upgrade failed") {
-		t.Fatalf("the new process ended before the stop signal\nlogs:\n%s", logs)
-	}
+	cmd, logs, _, next := startStalledUpgrade(t, "")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +183,66 @@ func TestStopDuringUpgradeStopsBoth(t *testing.T) {
 	if !strings.Contains(logs.String(), "stop signal during an upgrade") {
 		t.Errorf("the old process did not log stopping the new one\nlogs:\n%s", logs)
 	}
+}
+
+// TestUpgradeTimeoutKeepsServing lets the new process of an upgrade
+// overrun upgrade_timeout: the old one must stop it, log why, and go on
+// serving.
+func TestUpgradeTimeoutKeepsServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cmd, logs, addr, next := startStalledUpgrade(t, "upgrade_timeout: 1s\n")
+	waitGone(t, next, logs)
+	if l := logs.String(); !strings.Contains(l, "upgrade failed") || !strings.Contains(l, "not serving after 1s (upgrade_timeout)") {
+		t.Errorf("the old process did not log the timeout\nlogs:\n%s", l)
+	}
+	if code := getStatus("http://" + addr + "/"); code != 200 {
+		t.Errorf("GET after the timed-out upgrade: %d, want 200\nlogs:\n%s", code, logs)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, logs)
+}
+
+// startStalledUpgrade starts the binary and sends it SIGUSR2, with a new
+// process that never serves: the configuration (plainConfig's, and
+// extra) is a named pipe, which the test feeds once, so the new process
+// blocks opening it. It returns once the new process waits there, with
+// its PID.
+func startStalledUpgrade(t *testing.T, extra string) (cmd *exec.Cmd, logs fileLog, addr string, next int) {
+	t.Helper()
+	bin := buildBinary(t)
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	plain, cfg, port := plainConfig(t, origin)
+	fifo := filepath.Join(filepath.Dir(plain), "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fed := make(chan error, 1)
+	go func() { fed <- os.WriteFile(fifo, []byte(cfg+extra), 0o600) }() // opens once the process reads
+	cmd, logs, addr = startUpgradable(t, bin, fifo, filepath.Join(t.TempDir(), "spillway.pid"), port)
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	const started = "the new process is starting\" pid="
+	for deadline := time.Now().Add(10 * time.Second); next == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upgrade started within 10s\nlogs:\n%s", logs)
+		}
+		if _, v, ok := strings.Cut(logs.String(), started); ok {
+			fmt.Sscanf(v, "%d", &next)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // it now waits on the pipe
+	if strings.Contains(logs.String(), "upgrade failed") {
+		t.Fatalf("the new process ended at once\nlogs:\n%s", logs)
+	}
+	return cmd, logs, addr, next
 }
 
 // TestPID1DoesNotUpgrade runs the binary as the first process of a PID
