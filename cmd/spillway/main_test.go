@@ -485,6 +485,24 @@ backends:
 	return file, text, port
 }
 
+// metricsConfig is plainConfig with metrics.listen on a port of its own,
+// maddr, in front of an origin that answers "ok", after 1.5 s on /slow.
+func metricsConfig(t *testing.T) (file string, port int, maddr string) {
+	t.Helper()
+	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	})
+	file, cfg, port := plainConfig(t, origin)
+	maddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if err := os.WriteFile(file, []byte(cfg+"metrics:\n  listen: "+maddr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, port, maddr
+}
+
 // syncBuffer is a bytes.Buffer the child's stderr and the test may use at
 // once.
 type syncBuffer struct {
@@ -769,17 +787,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(1500 * time.Millisecond)
-		}
-		io.WriteString(w, "ok")
-	})
-	cfgFile, cfg, port := plainConfig(t, origin)
-	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	if err := os.WriteFile(cfgFile, []byte(cfg+"metrics:\n  listen: "+maddr+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, port, maddr := metricsConfig(t)
 	cmd, logs, addr := startBinary(t, bin, cfgFile, port)
 	for range 2 {
 		resp, err := http.Get("http://" + addr + "/")
@@ -813,14 +821,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("process_start_time_seconds %.3f is not the start of a process begun a moment ago", started)
 	}
 
-	ready := func() int {
-		resp, err := http.Get("http://" + maddr + "/ready")
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	ready := func() int { return getStatus("http://" + maddr + "/ready") }
 	if code := ready(); code != 200 {
 		t.Fatalf("GET /ready while serving: %d", code)
 	}

@@ -30,17 +30,7 @@ func TestSIGUSR2UpgradesWithoutLosingARequest(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	origin := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(1500 * time.Millisecond)
-		}
-		io.WriteString(w, "ok")
-	})
-	cfgFile, cfg, port := plainConfig(t, origin)
-	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	if err := os.WriteFile(cfgFile, []byte(cfg+"metrics:\n  listen: "+maddr+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, port, maddr := metricsConfig(t)
 	dir := t.TempDir()
 	notify := listenNotify(t, filepath.Join(dir, "notify"))
 	pidPath := filepath.Join(dir, "spillway.pid")
