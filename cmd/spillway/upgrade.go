@@ -24,9 +24,9 @@ import (
 // shutdown_delay (the ports go on being served): requests in flight
 // finish within shutdown_grace, idle keep-alive connections close, and
 // plugins' Cleanup runs. If the new process exits first or is not serving
-// within upgrade_timeout, the old one logs why and goes on serving. That
-// bounds loading the configuration and plugins, running their Configure
-// and opening the ports.
+// within upgrade_timeout (which bounds its loading the configuration and
+// plugins, running their Configure and opening the ports), the old one
+// logs why and goes on serving.
 
 // successor is a process an upgrade started, until it serves or fails.
 type successor struct {
