@@ -167,13 +167,18 @@ func newLogger(w io.Writer, lc configs.Log, formatFlag string) (*slog.Logger, er
 		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", format)
+	// Every line names its process, as nginx's error log does: during an
+	// upgrade (SIGUSR2) two processes write to the same stream.
+	return slog.New(h).With("pid", os.Getpid()), nil
 }
 
 // reopenAccessLog answers a SIGUSR1: the access log goes on in a new file

@@ -140,7 +140,7 @@ func serve(cfg *configs.Config, p process, log *slog.Logger, stdout io.Writer) e
 			}
 		case err := <-up.result():
 			if err != nil {
-				log.Error("SIGUSR2: upgrade failed; this process goes on serving", "pid", up.pid(), "err", err)
+				log.Error("SIGUSR2: upgrade failed; this process goes on serving", "new_pid", up.pid(), "err", err)
 				up = nil
 				if err := p.pid.write(); err != nil { // the failed one may have taken it
 					log.Error("pid file not rewritten", "path", string(p.pid), "err", err)
@@ -156,11 +156,11 @@ func serve(cfg *configs.Config, p process, log *slog.Logger, stdout io.Writer) e
 	case handedOver:
 		// The ports go on being served by the new process, from the same
 		// sockets: no shutdown_delay, and /ready is its to answer.
-		log.Info("SIGUSR2: the new process serves; this one shuts down", "pid", up.pid())
+		log.Info("SIGUSR2: the new process serves; this one shuts down", "new_pid", up.pid())
 		notifySystemd(fmt.Sprintf("MAINPID=%d", up.pid()), log)
 		stopMetrics()
 	case up != nil:
-		log.Info("stop signal during an upgrade: the new process is stopped too", "signal", s.String(), "pid", up.pid())
+		log.Info("stop signal during an upgrade: the new process is stopped too", "signal", s.String(), "new_pid", up.pid())
 		up.stop()
 		fallthrough
 	default:

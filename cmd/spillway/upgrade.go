@@ -122,7 +122,7 @@ func exitReason(err error) error {
 func upgrade(pending *successor, p process, wait time.Duration, log *slog.Logger) *successor {
 	switch {
 	case pending != nil:
-		log.Warn("SIGUSR2: an upgrade is already under way; this signal is ignored", "pid", pending.pid())
+		log.Warn("SIGUSR2: an upgrade is already under way; this signal is ignored", "new_pid", pending.pid())
 		return pending
 	case p.demo:
 		log.Warn("SIGUSR2: the demo cannot be upgraded (its demo origins hold their ports); run with -config")
@@ -138,7 +138,7 @@ func upgrade(pending *successor, p process, wait time.Duration, log *slog.Logger
 		log.Error("SIGUSR2: upgrade not started; this process goes on serving", "err", err)
 		return nil
 	}
-	log.Info("SIGUSR2: upgrading: the new process is starting", "pid", s.pid())
+	log.Info("SIGUSR2: upgrading: the new process is starting", "new_pid", s.pid())
 	return s
 }
 

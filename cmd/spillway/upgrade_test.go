@@ -219,13 +219,15 @@ func startStalledUpgrade(t *testing.T, extra string) (cmd *exec.Cmd, logs fileLo
 	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	const started = "the new process is starting\" pid="
+	const started = "the new process is starting\""
 	for deadline := time.Now().Add(10 * time.Second); next == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no upgrade started within 10s\nlogs:\n%s", logs)
 		}
-		if _, v, ok := strings.Cut(logs.String(), started); ok {
-			fmt.Sscanf(v, "%d", &next)
+		if _, line, ok := strings.Cut(logs.String(), started); ok {
+			if _, v, ok := strings.Cut(line, " new_pid="); ok {
+				fmt.Sscanf(v, "%d", &next)
+			}
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // it now waits on the pipe
