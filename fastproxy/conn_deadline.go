@@ -142,7 +142,7 @@ func (c *edgeConn) scanBareLFEnd(b []byte) bool {
 	w := c.last
 	for _, x := range b {
 		w = w<<8 | uint32(x)
-		if w&0xffff == '\n'<<8|'\n' || w&0xffffff == '\n'<<16|'\r'<<8|'\n' && w>>24 != '\r' {
+		if bareLFWindow(w) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package fastproxy
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -157,7 +158,14 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	loc.rewriteLocation(ctx, loc.backends[b.Index], sc)
 	applyHeaderRules(&ctx.Response.Header, svc.headers.removeResponse, svc.headers.setResponse)
 	if x != nil {
-		x.Response(ctx)
+		x.Response(ctx) // plugins see the backend's version, as net/http shows it
+	}
+	if h := &ctx.Response.Header; !bytes.Equal(h.Protocol(), edgeHTTP11) {
+		// The answer goes out in the proxy's own version (RFC 9110,
+		// Section 6.2), not an HTTP/1.0 backend's: a client must not decode
+		// chunked framing under an HTTP/1.0 status line, and it takes one
+		// without keep-alive for the end of the connection.
+		h.SetProtocol(nil)
 	}
 	svc.respond(ctx)
 	if switched && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {

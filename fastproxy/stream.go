@@ -2,6 +2,7 @@ package fastproxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -174,6 +175,9 @@ const inlineBodyMax = 64 << 10
 // when it parsed).
 func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 	for n := 0; ; n++ {
+		if err := awaitHead(br); err != nil {
+			return &answeredError{err}
+		}
 		if err := h.Read(br); err != nil {
 			if n > 0 || br.Buffered() > 0 {
 				return &answeredError{err}
@@ -191,6 +195,61 @@ func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 }
 
 var errTooManyInterim = errors.New("backend sent too many 1xx interim responses")
+
+// awaitHead returns once br holds a whole response head, or as soon as it
+// is clear h.Read will fail by itself (it reports how): a failed read, a
+// status line that is not HTTP's, a head past the buffer. It refuses a
+// head whose blank line ends in a bare LF, which fasthttp would wait on
+// for a CRLF CRLF that never comes, until backend_response, and answer
+// 504 as if the backend were slow; the server refuses such a request head
+// in the same way (errEdgeBareLFHead). A head that came whole costs one
+// search of the bytes buffered.
+func awaitHead(br *bufio.Reader) error {
+	if _, err := br.Peek(1); err != nil {
+		return nil
+	}
+	for {
+		b, _ := br.Peek(br.Buffered())
+		switch {
+		case bytes.Contains(b, headEnd):
+			return nil
+		case bareLFEnd(b):
+			return errBackendBareLFHead
+		case bytes.IndexByte(b, '\n') >= 0 && !bytes.HasPrefix(b, httpPrefix),
+			len(b) == br.Size():
+			return nil
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil
+		}
+	}
+}
+
+var (
+	headEnd    = []byte("\r\n\r\n")
+	httpPrefix = []byte("HTTP/")
+)
+
+var errBackendBareLFHead = errors.New("backend's response head ends in a bare LF")
+
+// bareLFEnd reports whether b holds a blank line that ends a head with a
+// bare LF: LF LF, or LF CR LF not preceded by CR.
+func bareLFEnd(b []byte) bool {
+	var w uint32
+	for _, x := range b {
+		w = w<<8 | uint32(x)
+		if bareLFWindow(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// bareLFWindow reports whether the last bytes read, w's low bytes with the
+// latest lowest, end a head with a bare LF.
+func bareLFWindow(w uint32) bool {
+	return w&0xffff == '\n'<<8|'\n' || w&0xffffff == '\n'<<16|'\r'<<8|'\n' && w>>24 != '\r'
+}
 
 // drained reports whether br holds nothing past the answer just read, so
 // that its connection may be pooled. A backend that sends more than its
