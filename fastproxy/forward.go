@@ -176,7 +176,7 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		}
 	}()
 
-	path, query := splitRequestURI(s.uri)
+	path, query := splitRequestURI(s.forwarded())
 	s.target = l.appendTarget(s.target[:0], be, path, query)
 	req := &ctx.Request
 	req.SetRequestURIBytes(s.target)

@@ -33,9 +33,14 @@ type proxy struct {
 type pathScratch struct {
 	// uri is a copy of the client's raw request-target (the request's own
 	// is overwritten with each attempt's target).
-	uri    []byte
-	target []byte
-	xff    []byte
+	uri []byte
+	// fwd is the request-target that goes on, when it is not uri: uri
+	// with its dot segments resolved (target.go), or as a plugin changed
+	// it. rewritten tells which.
+	fwd       []byte
+	rewritten bool
+	target    []byte
+	xff       []byte
 	// upgrade is the protocol list the client asked to switch to, then
 	// the one the backend switched to (upgrade.go); empty for nearly
 	// every request.
@@ -49,12 +54,46 @@ type pathScratch struct {
 	br balancer.Request
 }
 
+// forwarded returns the request-target that goes on to the backend.
+func (s *pathScratch) forwarded() []byte {
+	if s.rewritten {
+		return s.fwd
+	}
+	return s.uri
+}
+
+// takePluginTarget keeps the request-target a plugin put in req (through
+// r.URL or r.RequestURI), which the location then maps as it maps the
+// client's: the location is not chosen again. Its dot segments are
+// resolved too, so that what is forwarded never holds any.
+func (s *pathScratch) takePluginTarget(req *fasthttp.Request) {
+	u := req.Header.RequestURI()
+	if bytes.Equal(u, s.forwarded()) {
+		return
+	}
+	if path, _ := splitRequestURI(u); hasDotSegment(path) {
+		s.fwd = appendCleanTarget(s.fwd[:0], u)
+	} else {
+		s.fwd = append(s.fwd[:0], u...)
+	}
+	s.rewritten = true
+}
+
+// restoreURI puts the client's own request-target back in req, for the
+// access log, when the proxy or a plugin replaced it.
+func (s *pathScratch) restoreURI(req *fasthttp.Request) {
+	if s.rewritten {
+		req.SetRequestURIBytes(s.uri)
+	}
+}
+
 var scratchPool = sync.Pool{New: func() any { return new(pathScratch) }}
 
 func acquireScratch() *pathScratch { return scratchPool.Get().(*pathScratch) }
 
 func releaseScratch(s *pathScratch) {
 	s.uri, s.target, s.xff, s.upgrade, s.noHost = s.uri[:0], s.target[:0], s.xff[:0], s.upgrade[:0], false
+	s.fwd, s.rewritten = s.fwd[:0], false
 	s.br = balancer.Request{}
 	scratchPool.Put(s)
 }
@@ -69,6 +108,12 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
 	sc.uri = append(sc.uri[:0], req.Header.RequestURI()...)
 	path, _ := splitRequestURI(sc.uri)
+	if hasDotSegment(path) {
+		sc.fwd, sc.rewritten = appendCleanTarget(sc.fwd[:0], sc.uri), true
+		path, _ = splitRequestURI(sc.fwd)
+		req.SetRequestURIBytes(sc.fwd) // what plugins and middleware see
+	}
+	defer sc.restoreURI(req) // the access log shows what the client sent
 
 	svc := p.routes.match(req.Header.Host())
 	if svc == nil {
@@ -127,6 +172,7 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			svc.respond(ctx)
 			return
 		}
+		sc.takePluginTarget(req)
 	}
 	sc.xff = p.trusted.setForwarded(&req.Header, peer, ctx.IsTLS(), sc.xff)
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)

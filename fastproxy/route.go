@@ -122,11 +122,16 @@ func equalFoldASCII(a, lower []byte) bool {
 // Location "/api/" also matches "/api" itself.
 func (s *service) match(path []byte) *location {
 	for _, l := range s.locations {
-		if bytes.HasPrefix(path, l.prefix) || bytes.Equal(path, l.trimmed) {
+		if l.holds(path) {
 			return l
 		}
 	}
 	return nil
+}
+
+// holds reports whether path is within l.
+func (l *location) holds(path []byte) bool {
+	return bytes.HasPrefix(path, l.prefix) || bytes.Equal(path, l.trimmed)
 }
 
 // newService prepares svc's host, locations and rules; pools and backends
@@ -190,11 +195,16 @@ func splitRequestURI(uri []byte) (path, query []byte) {
 // appendTarget appends the request-target sent to b for path and query
 // matched on l, as Terraster maps it: l's prefix is replaced by the
 // backend URL's own path (then the rewrite, when set); nothing is
-// replaced when the backend's path is the location's path.
+// replaced when the backend's path is the location's path. A path a
+// plugin moved outside l goes whole after the backend's path.
 func (l *location) appendTarget(dst []byte, b *backend, path, query []byte) []byte {
-	if b.keepPath {
+	switch {
+	case b.keepPath:
 		dst = append(dst, path...)
-	} else {
+	case !l.holds(path):
+		dst = append(dst, b.basePath...)
+		dst = append(dst, path...)
+	default:
 		rest := path[min(len(l.trimmed), len(path)):]
 		dst = append(dst, b.basePath...)
 		dst = append(dst, l.rewrite...)

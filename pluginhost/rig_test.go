@@ -46,6 +46,7 @@ func startOrigin(t *testing.T, r *rig) string {
 		ctx.Response.Header.SetBytesV("X-Seen-Budget-Ms", ctx.Request.Header.Peek("X-Probe-Budget-Ms"))
 		ctx.Response.Header.SetBytesV("X-Seen-Guide", ctx.Request.Header.Peek("X-Guide-Plugin"))
 		ctx.Response.Header.SetBytesV("X-Seen-Addheader", ctx.Request.Header.Peek("X-Spillway-Plugin"))
+		ctx.Response.Header.SetBytesV("X-Seen-Target", ctx.Request.Header.RequestURI())
 		ctx.SetContentType("text/plain")
 		ctx.SetBodyString("origin\n")
 	}}

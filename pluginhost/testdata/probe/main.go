@@ -26,6 +26,10 @@ type phase struct {
 	Panic   bool              `json:"panic"`
 	Sleep   string            `json:"sleep"` // ignores ctx: a plugin that hangs
 	Only    string            `json:"only"`  // path prefix the above applies to; "" means all
+	// Path and Query, when set, replace the request's URL path and query
+	// (request phase only).
+	Path  string  `json:"path"`
+	Query *string `json:"query"`
 }
 
 type config struct {
@@ -78,6 +82,12 @@ func (p *probe) ProcessRequest(ctx context.Context, req *http.Request) *plugin.R
 		req.Header.Set("X-Probe-Budget-Ms", strconv.FormatInt(time.Until(d).Milliseconds(), 10))
 	}
 	*req = *req.WithContext(context.WithValue(req.Context(), ctxKey{}, "from-request-"+req.URL.Path))
+	if p.cfg.Request.Path != "" {
+		req.URL.Path = p.cfg.Request.Path
+	}
+	if q := p.cfg.Request.Query; q != nil {
+		req.URL.RawQuery = *q
+	}
 	return run(p.cfg.Request, req.URL.Path)
 }
 
