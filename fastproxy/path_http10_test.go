@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,5 +229,43 @@ func TestShutdownLetsAnHTTP10StreamFinish(t *testing.T) {
 	_, body, _ := bytes.Cut(r.raw, []byte("\r\n\r\n"))
 	if r.err != nil || string(body) != want {
 		t.Errorf("download under way at shutdown got %d body bytes (read error %v), want %d", len(body), r.err, len(want))
+	}
+}
+
+// An HTTP/1.0 client's requests reach the backend in HTTP/1.1 on a kept
+// connection (RFC 9110, Section 6.2: a proxy sends its own version): the
+// client's implicit close is the client's, so one backend connection
+// serves every request, and the client still gets its answers in the
+// framing it reads, the connection closed or kept as it asked.
+func TestHTTP10ClientIsForwardedInHTTP11OnAKeptConnection(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	origin, conns := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s close=%v conn=%q", req.Proto, req.Close, req.Header.Get("Connection")))
+		mu.Unlock()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}}, Options{})
+	for i := 0; i < 3; i++ {
+		resp := pathRaw(t, px.Addr, "GET /a HTTP/1.0\r\nHost: h\r\n\r\n", "GET")[0]
+		if body, _ := readAllString(resp); resp.StatusCode != 200 || body != "ok" || !resp.Close {
+			t.Errorf("HTTP/1.0 request %d: %d %q close=%v, want 200 ok and the connection closed", i, resp.StatusCode, body, resp.Close)
+		}
+	}
+	kept := pathRaw(t, px.Addr, "GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\nHost: h\r\n\r\n", "GET", "GET")
+	if kept[0].Close || kept[0].Header.Get("Connection") != "keep-alive" || !kept[1].Close {
+		t.Errorf("keep-alive then not: close %v (Connection %q), then close %v; want kept, then closed",
+			kept[0].Close, kept[0].Header.Get("Connection"), kept[1].Close)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range seen {
+		if s != `HTTP/1.1 close=false conn=""` {
+			t.Errorf("backend request %d: %s, want HTTP/1.1 without Connection: close", i, s)
+		}
+	}
+	if n := conns(); n != 1 {
+		t.Errorf("the backend saw %d connections for %d requests, want 1", n, len(seen))
 	}
 }

@@ -178,13 +178,26 @@ func (p *proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	applyHeaderRules(&req.Header, svc.headers.removeRequest, svc.headers.setRequest)
 	sc.noHost = len(req.Header.Host()) == 0
 
+	// The backend is asked in HTTP/1.1 on a kept connection whatever the
+	// client speaks (RFC 9110, Section 6.2): an HTTP/1.0 client's implicit
+	// close is its own, already noted for its answer above, and passed on
+	// it would cost a backend connection per request.
+	http10 := !req.Header.IsHTTP11()
+	if http10 {
+		req.Header.SetProtocolBytes(edgeHTTP11)
+		req.Header.ResetConnectionClose()
+	}
+
 	b, err := p.roundTrip(ctx, loc, client, sc)
 	note.sentTo(b)
-	// Hooks after this see the client's request-target and Host, not the
-	// backend's.
+	// Hooks after this see the client's request-target, Host and version,
+	// not the backend's; the server frames the answer by that version.
 	req.SetRequestURIBytes(sc.uri)
 	if sc.noHost {
 		req.Header.SetHostBytes(nil)
+	}
+	if http10 {
+		req.Header.SetProtocolBytes(edgeHTTP10)
 	}
 	if err != nil {
 		p.fail(ctx, loc, b, err, sc)
