@@ -3,6 +3,7 @@ package fastproxy
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"math"
 	"net"
 	"strings"
@@ -50,7 +51,7 @@ const backendReadBuffer = 32 << 10
 // newBackend builds b's HostClient from the pool and timeout settings.
 // Timeouts are idle timeouts enforced by idleConn, so a long transfer that
 // keeps moving is never cut.
-func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc configs.Backend) (*backend, error) {
+func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc configs.Backend, log *slog.Logger) (*backend, error) {
 	u := b.URL
 	be := &backend{b: b, scheme: []byte(u.Scheme), host: []byte(u.Host), basePath: []byte(strings.TrimRight(u.Path, "/")),
 		attempts: new(attemptCounts)}
@@ -80,7 +81,7 @@ func newBackend(cfg *configs.Config, l *location, b *balancer.Backend, bc config
 	}
 	// Responses stream through streamTransport (stream.go), not fasthttp's
 	// StreamResponseBody, which allocates per response.
-	hc.Transport = newStreamTransport(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, cfg.ConnectionPool.MaxIdle)
+	hc.Transport = newStreamTransport(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, cfg.ConnectionPool.MaxIdle, log, b.Addr)
 	if cfg.ConnectionPool.MaxOpen > 0 {
 		// Wait for a free connection rather than fail at once.
 		hc.MaxConnWaitTimeout = connect

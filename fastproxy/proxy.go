@@ -396,7 +396,7 @@ func (p *proxy) buildService(cfg *configs.Config, sc *configs.Service, prev *ser
 			return nil, fmt.Errorf("location %q: %w", lc.Path, err)
 		}
 		for i, b := range l.pool.Backends() {
-			be, err := newBackend(cfg, l, b, lc.Backends[i])
+			be, err := newBackend(cfg, l, b, lc.Backends[i], p.log)
 			if err != nil {
 				svc.close()
 				return nil, fmt.Errorf("backend %q: %w", lc.Backends[i].URL, err)

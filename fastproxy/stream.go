@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -35,10 +36,13 @@ type streamTransport[C interface{ Conn() net.Conn }] struct {
 	// pool ends up over max_idle.
 	idleMu sync.Mutex
 	bodies sync.Pool // of *backendBody[C]
+	// log and addr name the backend when its answer breaks off.
+	log  *slog.Logger
+	addr string
 }
 
-func newStreamTransport[C interface{ Conn() net.Conn }](acquire func(time.Duration, bool) (C, error), release, closeConn func(C), maxIdle int) *streamTransport[C] {
-	return &streamTransport[C]{acquire: acquire, release: release, close: closeConn, maxIdle: maxIdle}
+func newStreamTransport[C interface{ Conn() net.Conn }](acquire func(time.Duration, bool) (C, error), release, closeConn func(C), maxIdle int, log *slog.Logger, addr string) *streamTransport[C] {
+	return &streamTransport[C]{acquire: acquire, release: release, close: closeConn, maxIdle: maxIdle, log: log, addr: addr}
 }
 
 // RoundTrip implements fasthttp.RoundTripper. Errors report retry=false:
@@ -147,6 +151,9 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		b = &backendBody[C]{t: t}
 	}
 	b.hc, b.cc, b.br, b.inner, b.keep, b.left, b.eof = hc, cc, br, inner, keep, int64(size), false
+	b.sent, b.failed = 0, nil
+	b.method = append(b.method[:0], req.Header.Method()...)
+	b.target = append(b.target[:0], req.Header.RequestURI()...)
 	resp.SetBodyStream(b, size)
 	return false, nil
 }
@@ -311,6 +318,11 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	pb   *balancer.Backend
 	// kept: KeepOpen handed b over; the response's close does nothing.
 	kept bool
+	// sent counts the bytes read from the backend; failed is the backend's read error, if
+	// any; method and target are the request's, for the log.
+	sent           int64
+	failed         error
+	method, target []byte
 }
 
 // inflightHolder is a streamed backend body that keeps its request counted
@@ -325,6 +337,10 @@ func (b *backendBody[C]) holdInflight(p *balancer.Pool, pb *balancer.Backend) {
 
 func (b *backendBody[C]) Read(p []byte) (int, error) {
 	n, err := b.inner.BodyStream().Read(p)
+	b.sent += int64(n)
+	if err != nil && err != io.EOF {
+		b.failed = err
+	}
 	if b.left >= 0 {
 		b.left -= int64(n)
 		if b.left <= 0 {
@@ -363,6 +379,12 @@ func (b *backendBody[C]) ReleaseKept(err error) {
 // whole), the balancer's count of the request and b itself.
 func (b *backendBody[C]) release(err error) {
 	whole := err == nil && b.eof
+	if b.failed != nil {
+		// The access log has the status the answer began with; this is
+		// where the operator learns it was cut short, and by whom.
+		b.t.log.Warn("backend answer broke off", "backend", b.t.addr, "method", string(b.method),
+			"target", string(b.target), "read", b.sent, "error", b.failed)
+	}
 	b.keep = b.keep && drained(b.br)
 	b.inner.CloseBodyStream() //nolint:errcheck // releases fasthttp's stream
 	fasthttp.ReleaseResponse(b.inner)
