@@ -318,8 +318,8 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	pb   *balancer.Backend
 	// kept: KeepOpen handed b over; the response's close does nothing.
 	kept bool
-	// sent counts the bytes read from the backend; failed is the backend's read error, if
-	// any; method and target are the request's, for the log.
+	// sent counts the bytes read from the backend; failed is its read
+	// error, if any; method and target are the request's, for the log.
 	sent           int64
 	failed         error
 	method, target []byte
