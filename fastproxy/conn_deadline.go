@@ -52,10 +52,13 @@ type edgeConn struct {
 	set *edgeSettings
 	reg *edgeConnRegistry
 
-	phase  int
-	match  int    // bytes of edgeHeadEnd matched at the end of what was read so far
-	last   uint32 // the last four bytes of the head read so far, for scanBareLFEnd
-	rd, wd connDeadline
+	phase int
+	match int    // bytes of edgeHeadEnd matched at the end of what was read so far
+	last  uint32 // the last four bytes of the head read so far, for scanBareLFEnd
+	// lineEnded: the current head's request line has ended (an LF came),
+	// so a head over the read buffer is 431, not 414 (edgeErrorStatus).
+	lineEnded bool
+	rd, wd    connDeadline
 	// batch, on TLS connections, gathers the records of one write.
 	batch *tlsBatchConn
 	// note is the current request's, for the access log (edge_access.go).
@@ -107,6 +110,7 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 	if c.phase == edgePhaseIdle {
 		c.phase, c.match, c.last = edgePhaseHead, 0, 0
 		if !c.scanHeadEnd(p[:n]) {
+			c.lineEnded = bytes.IndexByte(p[:n], '\n') >= 0
 			if c.scanBareLFEnd(p[:n]) {
 				return n, errEdgeBareLFHead
 			}
@@ -121,8 +125,11 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 	if c.phase == edgePhaseHead {
 		if c.scanHeadEnd(p[:n]) {
 			c.phase = edgePhaseBody
-		} else if c.scanBareLFEnd(p[:n]) {
-			return n, errEdgeBareLFHead
+		} else {
+			c.lineEnded = c.lineEnded || bytes.IndexByte(p[:n], '\n') >= 0
+			if c.scanBareLFEnd(p[:n]) {
+				return n, errEdgeBareLFHead
+			}
 		}
 	}
 	return n, err

@@ -15,11 +15,18 @@ import (
 // could not read. fasthttp closes the connection after it, which strict
 // framing requires: where a malformed request ends is unknown.
 func edgeErrorHandler(ctx *fasthttp.RequestCtx, err error) {
-	writeError(ctx, edgeErrorStatus(err), fasthttp.StatusMessage(edgeErrorStatus(err)))
+	status := edgeErrorStatus(err)
+	if c := edgeConnOf(ctx.Conn()); status == fasthttp.StatusRequestHeaderFieldsTooLarge && c != nil && !c.lineEnded {
+		// The request line alone did not fit: the target is too long
+		// (RFC 9112, Section 3), as nginx answers it.
+		status = fasthttp.StatusRequestURITooLong
+	}
+	writeError(ctx, status, fasthttp.StatusMessage(status))
 }
 
 // edgeErrorStatus maps a fasthttp read error to its answer: 431 for a head
-// larger than max_header_bytes, 413 for a body over the limit, 408 when
+// larger than max_header_bytes (edgeErrorHandler makes it 414 when the
+// request line is what did not fit), 413 for a body over the limit, 408 when
 // the client was too slow, and 400 for everything malformed.
 func edgeErrorStatus(err error) int {
 	var small *fasthttp.ErrSmallBuffer

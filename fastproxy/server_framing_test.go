@@ -62,6 +62,8 @@ func TestServerRefusesAmbiguousFraming(t *testing.T) {
 		{"blank line is a bare LF", "GET /up HTTP/1.1\r\nHost: a.test\r\n\n", 400},
 		{"last header line ends in bare LF", "GET /up HTTP/1.1\r\nHost: a.test\n\r\n", 400},
 		{"head over max_header_bytes", "GET /up HTTP/1.1\r\nHost: a.test\r\nX: " + strings.Repeat("a", 3000) + "\r\n\r\n", 431},
+		{"request line over max_header_bytes", "GET /up" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: a.test\r\n\r\n", 414},
+		{"long request line, head over max_header_bytes", "GET /up" + strings.Repeat("a", 1500) + " HTTP/1.1\r\nHost: a.test\r\nX: " + strings.Repeat("a", 1000) + "\r\n\r\n", 431},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
