@@ -17,20 +17,13 @@ import (
 // ended at its close) corrupts it: a client must not decode chunked in
 // an HTTP/1.0 message, and Go's reads "8\r\nten-body\r\n0\r\n\r\n".
 func TestHTTP10BackendIsAnsweredInTheProxysVersion(t *testing.T) {
-	origin := pathRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := pathReadHead(br)
-			if err != nil {
-				return
-			}
-			switch req.URL.Path {
-			case "/until-close":
-				io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nten-body")
-				return
-			default:
-				io.WriteString(c, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nsized")
-			}
+	origin, _ := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		switch req.URL.Path {
+		case "/until-close":
+			io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nten-body")
+			c.Close()
+		default:
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nsized")
 		}
 	})
 	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}}, Options{})
@@ -73,12 +66,7 @@ func TestHTTP10BackendIsAnsweredInTheProxysVersion(t *testing.T) {
 // CRLF CRLF the backend never sends, which would hold the client until
 // backend_response and answer 504 as if the backend were slow.
 func TestBackendHeadEndingInBareLFIs502AtOnce(t *testing.T) {
-	origin := pathRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		req, err := pathReadHead(br)
-		if err != nil {
-			return
-		}
+	origin, _ := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
 		switch req.URL.Path {
 		case "/lf":
 			io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
@@ -90,6 +78,7 @@ func TestBackendHeadEndingInBareLFIs502AtOnce(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r")
 			time.Sleep(50 * time.Millisecond)
 			io.WriteString(c, "\nok")
+			c.Close()
 			return
 		case "/interim-then-lf":
 			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")

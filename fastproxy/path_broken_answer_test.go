@@ -1,10 +1,10 @@
 package fastproxy
 
 import (
-	"bufio"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,12 +20,8 @@ import (
 // client that goes away mid-answer is not the backend's fault and logs no
 // warning.
 func TestBackendBreakingOffAStreamedAnswerIsLogged(t *testing.T) {
-	origin := pathRawOrigin(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		req, err := pathReadHead(br)
-		if err != nil {
-			return
-		}
+	origin, _ := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		defer c.Close()
 		switch req.URL.Path {
 		case "/sized":
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("s", 100000))
