@@ -1,6 +1,10 @@
 package fastproxy
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
 
 // Dot segments ("." and "..", plain or percent-encoded as %2e) in a
 // request path are resolved before routing (RFC 3986, Section 5.2.4), and
@@ -98,4 +102,37 @@ func appendCleanTarget(dst, uri []byte) []byte {
 	path, query := splitRequestURI(uri)
 	dst = appendCleanPath(dst, path)
 	return append(dst, query...)
+}
+
+// forwarded returns the request-target that goes on to the backend.
+func (s *pathScratch) forwarded() []byte {
+	if s.rewritten {
+		return s.fwd
+	}
+	return s.uri
+}
+
+// takePluginTarget keeps the request-target a plugin put in req (through
+// r.URL or r.RequestURI), which the location then maps as it maps the
+// client's: the location is not chosen again. Its dot segments are
+// resolved too, so that what is forwarded never holds any.
+func (s *pathScratch) takePluginTarget(req *fasthttp.Request) {
+	u := req.Header.RequestURI()
+	if bytes.Equal(u, s.forwarded()) {
+		return
+	}
+	if path, _ := splitRequestURI(u); hasDotSegment(path) {
+		s.fwd = appendCleanTarget(s.fwd[:0], u)
+	} else {
+		s.fwd = append(s.fwd[:0], u...)
+	}
+	s.rewritten = true
+}
+
+// restoreURI puts the client's own request-target back in req, for the
+// access log, when the proxy or a plugin replaced it.
+func (s *pathScratch) restoreURI(req *fasthttp.Request) {
+	if s.rewritten {
+		req.SetRequestURIBytes(s.uri)
+	}
 }
