@@ -218,6 +218,15 @@ func startBinary(t *testing.T, bin, cfgFile string, port int) (*exec.Cmd, *syncB
 
 // waitExit waits, at most 10 s, for the binary to exit after a stop
 // signal, and fails the test unless it exits 0.
+// stopAndWait sends cmd SIGTERM and waits for it to exit 0.
+func stopAndWait(t *testing.T, cmd *exec.Cmd, logs fmt.Stringer) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd, logs)
+}
+
 func waitExit(t *testing.T, cmd *exec.Cmd, logs fmt.Stringer) {
 	t.Helper()
 	exited := make(chan error, 1)
@@ -361,10 +370,7 @@ func TestSIGHUPReloadsPluginSettings(t *testing.T) {
 	if probed() {
 		t.Errorf("a refused reload changed the plugin settings\nlogs:\n%s", logs.String())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 }
 
 // TestSignalRunsPluginCleanupWithinTheGrace runs the real binary with a
@@ -619,10 +625,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatalf("request after refused reloads: %q, %v\nlogs:\n%s", body, err, logs.String())
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 }
 
 // TestRunningOutOfFileDescriptorsIsSurvived runs the real binary under a
@@ -763,10 +766,7 @@ func TestAccessLogSurvivesRotation(t *testing.T) {
 	get("/after")
 	waitFor(logFile, `"GET /after HTTP/1.1" 200`)
 	get("/last")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 	old, _ := os.ReadFile(logFile + ".1")
 	cur, _ := os.ReadFile(logFile)
 	if strings.Contains(string(old), "/after") || strings.Contains(string(cur), "/before") {

@@ -151,10 +151,7 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	if code := getStatus("http://" + addr + "/"); code != 200 {
 		t.Errorf("GET after the failed upgrade: %d, want 200\nlogs:\n%s", code, logs)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 }
 
 // TestStopDuringUpgradeStopsBoth sends SIGTERM while the new process of
@@ -165,10 +162,7 @@ func TestStopDuringUpgradeStopsBoth(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	cmd, logs, _, next := startStalledUpgrade(t, "")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 	waitGone(t, next, logs)
 	if !strings.Contains(logs.String(), "stop signal during an upgrade") {
 		t.Errorf("the old process did not log stopping the new one\nlogs:\n%s", logs)
@@ -190,10 +184,7 @@ func TestUpgradeTimeoutKeepsServing(t *testing.T) {
 	if code := getStatus("http://" + addr + "/"); code != 200 {
 		t.Errorf("GET after the timed-out upgrade: %d, want 200\nlogs:\n%s", code, logs)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitExit(t, cmd, logs)
+	stopAndWait(t, cmd, logs)
 }
 
 // startStalledUpgrade starts the binary and sends it SIGUSR2, with a new
