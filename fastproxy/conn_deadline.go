@@ -38,8 +38,15 @@ const (
 	edgePhaseIdle
 )
 
-// edgeHeadEnd is the blank line that ends a request head (RFC 9112 section 2.1).
-var edgeHeadEnd = []byte("\r\n\r\n")
+// headEnd is the blank line that ends a head, a request's or a
+// response's (RFC 9112 section 2.1).
+var headEnd = []byte("\r\n\r\n")
+
+// bareLFWindow reports whether the last bytes read, w's low bytes with the
+// latest lowest, end a head with a bare LF.
+func bareLFWindow(w uint32) bool {
+	return w&0xffff == '\n'<<8|'\n' || w&0xffffff == '\n'<<16|'\r'<<8|'\n' && w>>24 != '\r'
+}
 
 // edgeConn is an accepted client connection with progress-based deadlines.
 //
@@ -53,7 +60,7 @@ type edgeConn struct {
 	reg *edgeConnRegistry
 
 	phase int
-	match int    // bytes of edgeHeadEnd matched at the end of what was read so far
+	match int    // bytes of headEnd matched at the end of what was read so far
 	last  uint32 // the last four bytes of the head read so far, for scanBareLFEnd
 	// lineEnded: the current head's request line has ended (an LF came),
 	// so a head over the read buffer is 431, not 414 (edgeErrorStatus).
@@ -161,22 +168,22 @@ func (c *edgeConn) scanBareLFEnd(b []byte) bool {
 // blank line that ends the head. The match may straddle reads.
 func (c *edgeConn) scanHeadEnd(b []byte) bool {
 	for c.match > 0 && len(b) > 0 {
-		if b[0] != edgeHeadEnd[c.match] {
+		if b[0] != headEnd[c.match] {
 			c.match = 0
 			break
 		}
 		c.match++
 		b = b[1:]
-		if c.match == len(edgeHeadEnd) {
+		if c.match == len(headEnd) {
 			return true
 		}
 	}
-	if bytes.Contains(b, edgeHeadEnd) {
+	if bytes.Contains(b, headEnd) {
 		return true
 	}
 	// Remember a partial match at the tail for the next read.
-	for k := len(edgeHeadEnd) - 1; k > 0; k-- {
-		if bytes.HasSuffix(b, edgeHeadEnd[:k]) {
+	for k := len(headEnd) - 1; k > 0; k-- {
+		if bytes.HasSuffix(b, headEnd[:k]) {
 			c.match = k
 			return false
 		}

@@ -232,10 +232,7 @@ func awaitHead(br *bufio.Reader) error {
 	}
 }
 
-var (
-	headEnd    = []byte("\r\n\r\n")
-	httpPrefix = []byte("HTTP/")
-)
+var httpPrefix = []byte("HTTP/")
 
 var errBackendBareLFHead = errors.New("backend's response head ends in a bare LF")
 
@@ -250,12 +247,6 @@ func bareLFEnd(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// bareLFWindow reports whether the last bytes read, w's low bytes with the
-// latest lowest, end a head with a bare LF.
-func bareLFWindow(w uint32) bool {
-	return w&0xffff == '\n'<<8|'\n' || w&0xffffff == '\n'<<16|'\r'<<8|'\n' && w>>24 != '\r'
 }
 
 // drained reports whether br holds nothing past the answer just read, so
