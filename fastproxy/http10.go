@@ -43,9 +43,22 @@ func closeDelimited(ctx *fasthttp.RequestCtx, closing *sync.WaitGroup) {
 		if _, err := w.Write(resp.Header.Header()); err != nil {
 			return
 		}
-		if _, err := io.Copy(w, resp.BodyStream()); err != nil {
-			return
+		if resp.ImmediateHeaderFlush && w.Flush() != nil {
+			return // the body is late: the head goes first (stream.go)
 		}
-		w.Flush() //nolint:errcheck // the connection closes either way
+		io.Copy(flushEach{w}, resp.BodyStream()) //nolint:errcheck // the connection closes either way
 	})
+}
+
+// flushEach sends every write at once, as fasthttp sends every chunk of a
+// chunked body: what a backend streams (events, a long poll's answer) must
+// not wait in the buffer for more.
+type flushEach struct{ w *bufio.Writer }
+
+func (f flushEach) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.w.Flush()
+	}
+	return n, err
 }

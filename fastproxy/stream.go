@@ -129,6 +129,15 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	// A large or unsized body streams: a response of our own holds its
 	// stream, handed to the server inside backendBody and released when
 	// the server has written it.
+	// fasthttp writes the head with the first body bytes. When none came
+	// with the head, the head goes to the client at once instead, as nginx
+	// sends it: a backend that answers now and sends its body later (a
+	// long poll, server-sent events, a slow report) must not hold the
+	// status from the client, and one that breaks off before the first
+	// byte leaves the client a status and a short body, not an empty
+	// reply. When the body came with the head, the usual case, both still
+	// go in one write.
+	resp.ImmediateHeaderFlush = br.Buffered() == 0
 	inner := fasthttp.AcquireResponse()
 	resp.Header.CopyTo(&inner.Header)
 	inner.StreamBody = true
