@@ -159,6 +159,12 @@ const (
 	// of the backend. It is no failure, and it does not clear the failures counted before
 	// it either.
 	NotSent
+	// Streaming: the head arrived and the body is still on its way; how it
+	// ends goes to Finish. It decides a trial as a success (a trial
+	// request that streams for minutes must not keep the backend's gate
+	// shut), feeds response times, and neither counts a failure nor
+	// clears the failures counted before it.
+	Streaming
 )
 
 // Request is what a policy may look at to choose a backend. Pick reads it
@@ -259,6 +265,15 @@ func (p *Pool) Observe(r *Request, b *Backend, o Outcome, elapsed time.Duration)
 		observeRTT(b, elapsed)
 	}
 	p.passive.done(p, b, o, r == nil || r == &noRequest || r.trial)
+}
+
+// Finish ends a request whose head went to Observe as Streaming, with how
+// its body ended: Success, or Failed when the backend broke it off, which
+// counts toward passive health as a failure before the head would. It
+// never decides a trial (the head did), and releases b as Release does.
+func (p *Pool) Finish(b *Backend, o Outcome) {
+	p.passive.done(p, b, o, false)
+	p.Release(b)
 }
 
 // Release ends a request counted by Pick whose outcome went to Observe:

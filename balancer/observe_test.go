@@ -157,3 +157,63 @@ func TestNotSentTrialLeavesTheGateOpen(t *testing.T) {
 		t.Fatal("the next request's success did not end the trial")
 	}
 }
+
+// TestStreamedAnswersAreJudgedWhenTheirBodyEnds: an answer whose head
+// arrived (Streaming) says nothing yet; one whose body the backend broke
+// off (Finish with Failed) counts as a failure, so a backend that breaks
+// every streamed answer is ejected although every head was fine. A
+// body that ends whole clears the failures.
+func TestStreamedAnswersAreJudgedWhenTheirBodyEnds(t *testing.T) {
+	p := mustPool(t, testBackends(1), Options{Passive: configs.PassiveHealth{
+		FailureThreshold: 2, Backoff: configs.Duration(time.Minute)}})
+	stream := func(end Outcome) {
+		t.Helper()
+		b, err := p.Pick(nil)
+		if err != nil {
+			t.Fatalf("Pick before a streamed answer ending %d: %v", end, err)
+		}
+		p.Observe(nil, b, Streaming, time.Millisecond)
+		if b.InFlight() != 1 {
+			t.Fatalf("in flight while the body streams: %d, want 1", b.InFlight())
+		}
+		p.Finish(b, end)
+		if b.InFlight() != 0 {
+			t.Fatalf("in flight after Finish: %d, want 0", b.InFlight())
+		}
+	}
+	bad := p.Backends()[0]
+	stream(Failed)
+	stream(Success) // clears the failure
+	stream(Failed)
+	if !bad.Healthy() {
+		t.Fatal("ejected after one failure since the last whole answer; threshold is 2")
+	}
+	stream(Failed) // the head of this one must not have cleared the one before
+	if bad.Healthy() {
+		t.Fatal("two streamed answers broken off in a row did not eject the backend")
+	}
+}
+
+// TestStreamingHeadDecidesTheTrial: a trial request that streams passes
+// the trial with its head, so a long body does not keep the gate shut,
+// and its end does not decide a later trial.
+func TestStreamingHeadDecidesTheTrial(t *testing.T) {
+	p, bad := trialPool(t)
+	hold(t, p, bad)
+	p.Done(bad, Failed, time.Millisecond) // ejected
+	var trial Request
+	pickTrial(t, p, bad, &trial)
+	p.Observe(&trial, bad, Streaming, time.Millisecond)
+	if !bad.Healthy() || bad.trial.Load() != trialNone {
+		t.Fatalf("after the trial's head: healthy %v, trial state %d; want back in rotation", bad.Healthy(), bad.trial.Load())
+	}
+	var next Request
+	if !p.set.Load().take(bad, &next) {
+		t.Fatal("the backend refused a request while the trial's body streams")
+	}
+	p.Done(bad, Success, time.Millisecond)
+	p.Finish(bad, Success)
+	if bad.InFlight() != 0 {
+		t.Fatalf("in flight at the end: %d, want 0", bad.InFlight())
+	}
+}

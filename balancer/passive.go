@@ -29,7 +29,7 @@ func (ps *passive) done(p *Pool, b *Backend, o Outcome, mayDecide bool) {
 		}
 		return
 	}
-	if ps.threshold == 0 || o == NotSent {
+	if ps.threshold == 0 || o == NotSent || o == Streaming {
 		return
 	}
 	if !failed {

@@ -169,7 +169,7 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 			elapsed = time.Since(start)
 		}
 		l.pool.Observe(&s.br, be.b, outcome, elapsed)
-		if p.metrics {
+		if outcome != balancer.Streaming && p.metrics {
 			be.attempts[outcome].Add(1)
 		}
 		if !streaming {
@@ -217,9 +217,19 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 		outcome = balancer.NotSent
 	}
 	if err == nil {
-		if h, ok := ctx.Response.BodyStream().(inflightHolder); ok {
-			h.holdInflight(l.pool, be.b)
+		switch h := ctx.Response.BodyStream().(type) {
+		case outcomeHolder:
+			// The answer is judged when its body ends (a backend that
+			// breaks off its bodies fails although its heads are fine).
+			var counts *attemptCounts
+			if p.metrics {
+				counts = be.attempts
+			}
+			h.holdOutcome(l.pool, be.b, counts)
+			outcome, streaming = balancer.Streaming, true
+		case inflightHolder:
 			streaming = true
+			h.holdInflight(l.pool, be.b)
 		}
 	}
 	return err

@@ -88,3 +88,85 @@ func TestBackendBreakingOffAStreamedAnswerIsLogged(t *testing.T) {
 		t.Errorf("a client that left was logged as the backend's fault:\n%s", logs.Bytes())
 	}
 }
+
+// Passive health judges a streamed answer by how its body ends: a backend
+// whose heads are fine but which breaks off every body it streams is
+// ejected after failure_threshold such answers, and the metrics count
+// them as failed. A client that leaves mid-answer counts against nobody.
+func TestBackendBreakingOffItsBodiesIsEjected(t *testing.T) {
+	breaker, _ := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		if req.URL.Path == "/slow" { // whole, but slower than the client that leaves
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+			for i := 0; i < 100; i++ {
+				if _, err := io.WriteString(c, strings.Repeat("w", 100000)); err != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Origin: breaker\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("b", 100000))
+		c.Close()
+	})
+	whole := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Origin", "whole")
+		io.WriteString(w, strings.Repeat("g", 1000000))
+	})
+	cfg := &configs.Config{
+		Services:      []configs.Service{pathService("", pathLoc("/", breaker, whole.URL))},
+		PassiveHealth: configs.PassiveHealth{FailureThreshold: 2, Backoff: configs.Duration(time.Minute)},
+	}
+	px := pathStartProxy(t, cfg, Options{Metrics: true})
+	get := func() (origin string, whole bool) {
+		t.Helper()
+		resp, err := pathClient().Get("http://" + px.Addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("X-Origin"), err == nil && n == 1000000
+	}
+
+	// Round-robin alternates while the breaker is in rotation.
+	broken := 0
+	for range 4 {
+		if origin, ok := get(); origin == "breaker" {
+			if ok {
+				t.Fatal("the breaker's answer came whole")
+			}
+			broken++
+		} else if !ok {
+			t.Fatalf("%q's answer was cut short", origin)
+		}
+	}
+	if broken != 2 {
+		t.Fatalf("%d of 4 answers came from the breaker, want 2", broken)
+	}
+	bu, _ := url.Parse(breaker)
+	waitMetric(t, px.srv, `spillway_backend_up{service="svc-",location="/",backend="`+bu.Host+`"}`, 0)
+	for range 4 {
+		if origin, ok := get(); origin != "whole" || !ok {
+			t.Fatalf("after two broken answers: from %q (whole %v); want every answer whole from the other backend", origin, ok)
+		}
+	}
+	failed := `spillway_backend_attempts_total{service="svc-",location="/",backend="` + bu.Host + `",outcome="failed"}`
+	success := `spillway_backend_attempts_total{service="svc-",location="/",backend="` + bu.Host + `",outcome="success"}`
+	if m := scrape(t, px.srv); m[failed] != 2 || m[success] != 0 {
+		t.Errorf("the breaker's attempts: %v failed, %v success; want 2 and 0", m[failed], m[success])
+	}
+
+	// A client that leaves: the backend stays in rotation.
+	lone := pathStartProxy(t, &configs.Config{
+		Services:      []configs.Service{pathService("", pathLoc("/", breaker))},
+		PassiveHealth: configs.PassiveHealth{FailureThreshold: 1, Backoff: configs.Duration(time.Minute)},
+	}, Options{Metrics: true})
+	c := edgeDial(t, lone.Addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	io.ReadFull(c, make([]byte, 200000))
+	c.Close()
+	waitMetric(t, lone.srv, `spillway_backend_attempts_total{service="svc-",location="/",backend="`+bu.Host+`",outcome="success"}`, 1)
+	if m := scrape(t, lone.srv); m[`spillway_backend_up{service="svc-",location="/",backend="`+bu.Host+`"}`] != 1 {
+		t.Error("a client that left mid-answer got the backend ejected")
+	}
+}

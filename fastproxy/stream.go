@@ -313,9 +313,12 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	left int64
 	eof  bool
 	// pool and pb, when set, are the balancer's count of this request,
-	// released with the body: a backend is busy until its answer is sent.
-	pool *balancer.Pool
-	pb   *balancer.Backend
+	// ended with the body: a backend is busy until its answer is sent, and
+	// the answer is judged by how its body ended. counts, when set, are
+	// the backend's attempts for the metrics.
+	pool   *balancer.Pool
+	pb     *balancer.Backend
+	counts *attemptCounts
 	// kept: KeepOpen handed b over; the response's close does nothing.
 	kept bool
 	// sent counts the bytes read from the backend; failed is its read
@@ -325,14 +328,21 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	method, target []byte
 }
 
-// inflightHolder is a streamed backend body that keeps its request counted
-// by the balancer until the body is closed.
+// inflightHolder is a backend's answer (a tunnel) that keeps its request
+// counted by the balancer until it is closed.
 type inflightHolder interface {
 	holdInflight(p *balancer.Pool, b *balancer.Backend)
 }
 
-func (b *backendBody[C]) holdInflight(p *balancer.Pool, pb *balancer.Backend) {
-	b.pool, b.pb = p, pb
+// outcomeHolder is a streamed backend body that keeps its request counted
+// by the balancer until the body is closed, and then reports whether it
+// came whole (balancer.Pool.Finish).
+type outcomeHolder interface {
+	holdOutcome(p *balancer.Pool, b *balancer.Backend, counts *attemptCounts)
+}
+
+func (b *backendBody[C]) holdOutcome(p *balancer.Pool, pb *balancer.Backend, counts *attemptCounts) {
+	b.pool, b.pb, b.counts = p, pb, counts
 }
 
 func (b *backendBody[C]) Read(p []byte) (int, error) {
@@ -395,9 +405,18 @@ func (b *backendBody[C]) release(err error) {
 		b.t.close(b.cc)
 	}
 	if b.pool != nil {
-		b.pool.Release(b.pb)
+		// A client that left says nothing of the backend: only the
+		// backend's own read error fails the answer.
+		o := balancer.Success
+		if b.failed != nil {
+			o = balancer.Failed
+		}
+		if b.counts != nil {
+			b.counts[o].Add(1)
+		}
+		b.pool.Finish(b.pb, o)
 	}
 	var zero C
-	b.hc, b.cc, b.br, b.inner, b.pool, b.pb = nil, zero, nil, nil, nil, nil
+	b.hc, b.cc, b.br, b.inner, b.pool, b.pb, b.counts = nil, zero, nil, nil, nil, nil, nil
 	b.t.bodies.Put(b)
 }
