@@ -1,6 +1,7 @@
 package fastproxy
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -168,5 +169,49 @@ func TestBackendBreakingOffItsBodiesIsEjected(t *testing.T) {
 	waitMetric(t, lone.srv, `spillway_backend_attempts_total{service="svc-",location="/",backend="`+bu.Host+`",outcome="success"}`, 1)
 	if m := scrape(t, lone.srv); m[`spillway_backend_up{service="svc-",location="/",backend="`+bu.Host+`"}`] != 1 {
 		t.Error("a client that left mid-answer got the backend ejected")
+	}
+}
+
+// A chunked body whose first chunk came with the head and does not parse
+// is a 502: nothing has gone to the client yet. Chunked bodies that parse,
+// small or past the first read, come whole, and the backend connection is
+// kept for the next request.
+func TestChunkedBodyThatDoesNotParseAtOnceIs502(t *testing.T) {
+	big := strings.Repeat("0123456789", 10000)
+	origin, conns := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		switch req.URL.Path {
+		case "/bad":
+			io.WriteString(c, head+"fffffffffffffffffff\r\nab\r\n0\r\n\r\n")
+			c.Close()
+		case "/small":
+			io.WriteString(c, head+"5\r\nhello\r\n0\r\n\r\n")
+		case "/big":
+			var b strings.Builder
+			b.WriteString(head)
+			for i := 0; i < len(big); i += 3000 {
+				part := big[i:min(i+3000, len(big))]
+				fmt.Fprintf(&b, "%x\r\n%s\r\n", len(part), part)
+			}
+			b.WriteString("0\r\n\r\n")
+			io.WriteString(c, b.String())
+		}
+	})
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}}, Options{})
+	resp, body := pathDo(t, px, "GET", "h", "/bad", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("/bad: %d %q, want 502", resp.StatusCode, body)
+	}
+	before := conns()
+	for range 2 {
+		for path, want := range map[string]string{"/small": "hello", "/big": big} {
+			resp, body := pathDo(t, px, "GET", "h", path, nil, nil)
+			if resp.StatusCode != 200 || body != want {
+				t.Errorf("%s: %d, %d bytes; want 200 and %d bytes", path, resp.StatusCode, len(body), len(want))
+			}
+		}
+	}
+	if n := conns() - before; n != 1 {
+		t.Errorf("4 chunked answers took %d backend connections, want 1", n)
 	}
 }

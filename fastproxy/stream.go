@@ -160,9 +160,20 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		b = &backendBody[C]{t: t}
 	}
 	b.hc, b.cc, b.br, b.inner, b.keep, b.left, b.eof = hc, cc, br, inner, keep, int64(size), false
-	b.sent, b.failed = 0, nil
+	b.sent, b.failed, b.first, b.firstErr = 0, nil, nil, nil
 	b.method = append(b.method[:0], req.Header.Method()...)
 	b.target = append(b.target[:0], req.Header.RequestURI()...)
+	if size == -1 && !resp.ImmediateHeaderFlush {
+		// The first chunk came with the head, and nothing has gone to the
+		// client yet: one that does not parse is a 502 now, not an empty
+		// reply once the server has begun the answer. (A sized or
+		// close-delimited body cannot fail while bytes are buffered.)
+		if err = b.prefetch(); err != nil {
+			b.failed = nil // the 502 is logged as any backend error is
+			b.release(err)
+			return false, &answeredError{err}
+		}
+	}
 	resp.SetBodyStream(b, size)
 	return false, nil
 }
@@ -326,6 +337,30 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	sent           int64
 	failed         error
 	method, target []byte
+	// first is what prefetch read into prebuf and the server has yet to
+	// get; firstErr is the error that came with it (io.EOF when it was the
+	// whole body).
+	prebuf, first []byte
+	firstErr      error
+}
+
+// prefetchSize bounds the first read of a chunked body: what the server
+// asks for in one read (fasthttp's copy buffer).
+const prefetchSize = 4 << 10
+
+// prefetch reads the first piece of the body ahead of the server, and
+// returns its error unless it is io.EOF.
+func (b *backendBody[C]) prefetch() error {
+	if b.prebuf == nil {
+		b.prebuf = make([]byte, prefetchSize) // once per pooled backendBody
+	}
+	n, err := b.Read(b.prebuf)
+	b.first = b.prebuf[:n]
+	if err != nil && err != io.EOF {
+		return err
+	}
+	b.firstErr = err
+	return nil
 }
 
 // inflightHolder is a backend's answer (a tunnel) that keeps its request
@@ -346,6 +381,17 @@ func (b *backendBody[C]) holdOutcome(p *balancer.Pool, pb *balancer.Backend, cou
 }
 
 func (b *backendBody[C]) Read(p []byte) (int, error) {
+	if len(b.first) > 0 || b.firstErr != nil {
+		// What prefetch read, counted then.
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		if len(b.first) > 0 {
+			return n, nil
+		}
+		err := b.firstErr
+		b.firstErr = nil
+		return n, err
+	}
 	n, err := b.inner.BodyStream().Read(p)
 	b.sent += int64(n)
 	if err != nil && err != io.EOF {
