@@ -32,6 +32,12 @@ func statusFor(err error) (int, string) {
 	if ce := clientFault(err); ce != nil {
 		switch {
 		case ce.aborted:
+			// The status the edge answers it with (edgeHandler.refuseBody),
+			// so that the log says what the client got: 408 for a stall,
+			// 413 over limits.max_body_bytes.
+			if status := edgeErrorStatus(ce.err); status != fasthttp.StatusBadRequest {
+				return status, fasthttp.StatusMessage(status)
+			}
 			return fasthttp.StatusBadRequest, msgClientAborted
 		case ce.plugin:
 			return fasthttp.StatusBadGateway, msgPluginBody

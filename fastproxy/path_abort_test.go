@@ -134,6 +134,8 @@ func TestAbortedUploadsAreNotTheBackendsFailure(t *testing.T) {
 			}
 			if l := logs.String(); strings.Contains(l, "proxy error") || strings.Count(l, "client aborted") != 6 {
 				t.Errorf("log should say each of the 6 clients aborted and blame no backend:\n%s", l)
+			} else if tc.status != 0 && strings.Count(l, "status="+strconv.Itoa(tc.status)) != 6 {
+				t.Errorf("log should give the %d the clients got:\n%s", tc.status, l)
 			}
 		})
 	}
@@ -225,5 +227,43 @@ func TestBackendResettingWhileReceivingABodyCountsAsAFailure(t *testing.T) {
 	}
 	if l := logs.String(); strings.Contains(l, "client aborted") || !strings.Contains(l, "status=502") {
 		t.Errorf("log should blame the backend with a 502, not the client:\n%s", l)
+	}
+}
+
+// TestStreamedUploadOverMaxBodyBytesIsTheClients: a chunked upload too
+// large to be held for a retry streams to the backend until it crosses
+// limits.max_body_bytes; the client gets 413, the log says the body was
+// over the limit with that status (not that the client aborted with a
+// 400), and the backend is not blamed.
+func TestStreamedUploadOverMaxBodyBytesIsTheClients(t *testing.T) {
+	o := edgeStartOrigin(t, nil)
+	logs := &abortLog{}
+	px := pathStartProxy(t, &configs.Config{
+		Services:      []configs.Service{pathService("", pathLoc("/", o.URL))},
+		PassiveHealth: configs.PassiveHealth{FailureThreshold: 1, Backoff: configs.Duration(time.Minute)},
+		Limits:        configs.Limits{MaxBodyBytes: 100_000},
+	}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := edgeDial(t, px.Addr)
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+	chunk := "4000\r\n" + strings.Repeat("u", 0x4000) + "\r\n"
+	for range 13 { // 208 KiB
+		if _, err := io.WriteString(c, chunk); err != nil {
+			break // the proxy answered and closed
+		}
+	}
+	resp, _ := edgeRead(t, bufio.NewReader(c), "POST")
+	if resp.StatusCode != 413 {
+		t.Fatalf("upload over the limit answered %d, want 413", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "max_body_bytes"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line about the limit:\n%s", logs)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "status=413") || strings.Contains(l, "status=400") || strings.Contains(l, "proxy error") {
+		t.Errorf("log should give the 413 and blame no backend:\n%s", l)
+	}
+	if resp, body := pathDo(t, px, "GET", "h", "/", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("GET after the upload: %d %q, want 200", resp.StatusCode, body)
 	}
 }

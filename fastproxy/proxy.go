@@ -270,7 +270,10 @@ func (p *proxy) fail(ctx *fasthttp.RequestCtx, loc *location, b *balancer.Backen
 		// Not the backend's failure, and common enough on the internet
 		// that it is no warning.
 		what := "request cannot be forwarded as sent"
-		if ce.aborted {
+		switch {
+		case status == fasthttp.StatusRequestEntityTooLarge:
+			what = "request body over limits.max_body_bytes"
+		case ce.aborted:
 			what = "client aborted the request"
 		}
 		p.log.Info(what, "status", status, "backend", addr,
