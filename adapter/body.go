@@ -262,13 +262,29 @@ type outStream struct {
 	x       *Exchange
 	r       replayReader
 	backend keeper
+	kept    bool
 }
 
 func (o *outStream) Read(p []byte) (int, error) { return o.r.Read(p) }
 
+// KeepOpen and ReleaseKept make an outStream a keeper itself, so that the
+// proxy can hand it on in turn (to count what the client is sent): after
+// KeepOpen the response's close does nothing, and ReleaseKept does what
+// that close would have done.
+func (o *outStream) KeepOpen() { o.kept = true }
+
+// ReleaseKept releases o after KeepOpen; err as for CloseWithError.
+func (o *outStream) ReleaseKept(err error) {
+	o.kept = false
+	o.CloseWithError(err) //nolint:errcheck // never fails
+}
+
 // CloseWithError implements fasthttp.ReadCloserWithError. fasthttp calls it
 // once the answer is written, or when the response is reset.
 func (o *outStream) CloseWithError(err error) error {
+	if o.kept {
+		return nil
+	}
 	o.r.Close() //nolint:errcheck // a replacement's close error changes nothing sent
 	o.backend.ReleaseKept(err)
 	x := o.x

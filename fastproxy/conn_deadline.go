@@ -68,8 +68,10 @@ type edgeConn struct {
 	rd, wd    connDeadline
 	// batch, on TLS connections, gathers the records of one write.
 	batch *tlsBatchConn
-	// note is the current request's, for the access log (edge_access.go).
-	note accessNote
+	// note is the current request's, for the access log (edge_access.go);
+	// answer holds its body when it streams (edge_streamed.go).
+	note   accessNote
+	answer streamedAnswer
 	// edge is the port's handler, for RecordRescue; rescued: the current
 	// request's answer was recorded by RecordRescue.
 	edge    *edgeHandler

@@ -50,10 +50,11 @@ func (n *accessNote) sentTo(b *balancer.Backend) {
 
 // finish counts the answer in the metrics and records it in the access
 // log, once it is ready to send: the status, the body's length (-1 for a
-// stream of unknown length or a tunnel), and the time since the head
-// arrived. A streamed body is still to be sent then, so for it the
-// duration is the time to its head. Without read, the request's head is
-// not known (fasthttp could not parse it) and its fields are left out.
+// tunnel), and the time since the head arrived. An answer whose body
+// streams is recorded when the body ends instead, with the bytes sent and
+// the time to the last of them (streamedAnswer). Without read, the
+// request's head is not known (fasthttp could not parse it) and its fields
+// are left out.
 func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read bool) {
 	var note *accessNote
 	if c := edgeConnOf(ctx.Conn()); c != nil {
@@ -61,6 +62,9 @@ func (e *edgeHandler) finish(ctx *fasthttp.RequestCtx, start time.Time, read boo
 			return // RecordRescue recorded the answer the client got
 		}
 		note = &c.note
+		if read && c.answer.hold(e, ctx, note, start) {
+			return // recorded when its body ends
+		}
 	}
 	e.record(ctx, note, start, read, ctx.Response.StatusCode())
 }

@@ -26,7 +26,8 @@ import (
 // copies what it needs before it returns.
 type Entry struct {
 	// Start is when the request's head had arrived; Duration is from then
-	// until the answer was ready to send (its head, for a streamed body).
+	// until the answer was ready to send, or until its body was, for a
+	// body written as it streams.
 	Start    time.Time
 	Duration time.Duration
 	// Client is the client's address: the peer, or the address the
@@ -36,8 +37,8 @@ type Entry struct {
 	URI    []byte
 	Proto  []byte
 	Status int
-	// Bytes is the length of the answer's body, -1 when not known before
-	// it is sent (a chunked stream, a tunnel).
+	// Bytes is the length of the answer's body (what was sent of it, for
+	// a body written as it streams), -1 for a tunnel.
 	Bytes     int64
 	Referer   []byte
 	UserAgent []byte
