@@ -79,6 +79,9 @@ type edgeConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// linger: the current request's body was not read to its end, so
+	// Close lingers (conn_linger.go).
+	linger bool
 
 	// shutdown, while held, counts a close-delimited answer on this
 	// connection that the server's shutdown waits for (http10.go).
@@ -246,7 +249,9 @@ func (c *edgeConn) beginIdle() { c.phase = edgePhaseIdle }
 // Close closes the connection once and forgets it in the registry.
 func (c *edgeConn) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeErr = c.Conn.Close()
+		if !c.closeLingering() {
+			c.closeErr = c.Conn.Close()
+		}
 		c.reg.remove(c)
 	})
 	c.releaseShutdown()

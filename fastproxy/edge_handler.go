@@ -49,8 +49,9 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 		defer e.finish(ctx, time.Now(), true)
 	}
 	defer e.recoverPanic(ctx)
-	if c := edgeConnOf(ctx.Conn()); c != nil {
-		c.note = accessNote{}
+	c := edgeConnOf(ctx.Conn())
+	if c != nil {
+		c.note, c.linger = accessNote{}, false
 		if c.rescued.Load() { // a plain load: a store is a locked exchange on amd64
 			c.rescued.Store(false)
 		}
@@ -63,11 +64,16 @@ func (e *edgeHandler) serve(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if status, why := e.check(&ctx.Request); status != 0 {
+		if c != nil && ctx.Request.Header.ContentLength() != 0 {
+			c.lingerOnClose() // the body, if the client sends it, is not read
+		}
 		e.refuse(ctx, status, why, nil)
 		return
 	}
 	if ctx.Request.IsBodyStream() && ctx.Request.Header.ContentLength() != 0 {
-		e.serveBody(ctx)
+		if !e.serveBody(ctx) && c != nil {
+			c.lingerOnClose()
+		}
 	} else {
 		e.next(ctx)
 	}
@@ -109,22 +115,25 @@ func (e *edgeHandler) expect(ctx *fasthttp.RequestCtx) int {
 // (400, 408 or 413) whatever the proxy made of the failure. A chunked
 // body's first chunk is read before the proxy runs, so that a bad one is
 // refused before any backend is contacted; one over max_body_bytes is cut
-// where it crosses the limit.
-func (e *edgeHandler) serveBody(ctx *fasthttp.RequestCtx) {
+// where it crosses the limit. It reports whether the body was read to its
+// end.
+func (e *edgeHandler) serveBody(ctx *fasthttp.RequestCtx) bool {
 	size := ctx.Request.Header.ContentLength()
 	b := acquireEdgeBody(ctx.RequestBodyStream(), e.set.maxBodyBytes, int64(size))
 	defer releaseEdgeBody(b)
 	if size == -1 {
 		if err := b.probe(); err != nil {
 			e.refuseBody(ctx, err)
-			return
+			return false
 		}
 	}
 	ctx.Request.SetBodyStream(b, size)
 	e.next(ctx)
 	if b.err != nil {
 		e.refuseBody(ctx, b.err)
+		return false
 	}
+	return b.eof || b.size >= 0 && b.n >= b.size
 }
 
 // recoverPanic answers a request whose handling panicked with 500 and logs
@@ -180,6 +189,7 @@ type edgeBody struct {
 	limit int64 // 0: no limit
 	size  int64 // Content-Length, or -1 for chunked
 	n     int64 // body bytes read from src
+	eof   bool  // src said io.EOF
 	err   error
 	head  []byte // probed bytes not yet handed out, within buf
 	buf   [512]byte
@@ -194,7 +204,7 @@ func acquireEdgeBody(src io.Reader, limit, size int64) *edgeBody {
 }
 
 func releaseEdgeBody(b *edgeBody) {
-	b.src, b.limit, b.size, b.n, b.err, b.head = nil, 0, 0, 0, nil, nil
+	b.src, b.limit, b.size, b.n, b.eof, b.err, b.head = nil, 0, 0, 0, false, nil, nil
 	edgeBodyPool.Put(b)
 }
 
@@ -241,6 +251,7 @@ func (b *edgeBody) fill(p []byte) (int, error) {
 	if err == io.EOF && b.size >= 0 && b.n < b.size {
 		err = io.ErrUnexpectedEOF
 	}
+	b.eof = b.eof || err == io.EOF
 	if err != nil && err != io.EOF {
 		b.err = err
 	}

@@ -267,3 +267,43 @@ func TestStreamedUploadOverMaxBodyBytesIsTheClients(t *testing.T) {
 		t.Fatalf("GET after the upload: %d %q, want 200", resp.StatusCode, body)
 	}
 }
+
+// TestBackendAnsweringAnUploadEarlyIsPassedOn: a backend that refuses an
+// upload from its head alone (413 here) and closes, with most of the body
+// unread, breaks the proxy's write of the body. The answer it sent is
+// still what the client gets, not a 502, whether the backend closed at
+// once or the unread body made its close a reset; and with
+// failure_threshold 1 the backend stays in rotation: it answered.
+func TestBackendAnsweringAnUploadEarlyIsPassedOn(t *testing.T) {
+	for _, linger := range []time.Duration{0, 100 * time.Millisecond} {
+		o := pathRawOrigin(t, func(c net.Conn) {
+			req, err := pathReadHead(bufio.NewReader(c))
+			if err != nil {
+				return
+			}
+			if req.Method == "GET" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+			time.Sleep(linger) // the body keeps coming: closing then resets
+		})
+		px, logs := abortProxy(t, 1, o)
+		for _, chunked := range []bool{false, true} {
+			body := io.Reader(bytes.NewReader(make([]byte, 8<<20)))
+			if chunked {
+				body = io.MultiReader(body) // no length: Go's client sends it chunked
+			}
+			resp, got := pathDo(t, px, "POST", "h", "/up", body, nil)
+			if resp.StatusCode != 413 || got != "too large" {
+				t.Errorf("linger %v, chunked %v: %d %q, want the backend's 413", linger, chunked, resp.StatusCode, got)
+			}
+		}
+		if resp, got := pathDo(t, px, "GET", "h", "/", nil, nil); resp.StatusCode != 200 {
+			t.Errorf("linger %v: GET after the refused uploads: %d %q, want 200", linger, resp.StatusCode, got)
+		}
+		if l := logs.String(); strings.Contains(l, "proxy error") {
+			t.Errorf("linger %v: the backend's answer was logged as its failure:\n%s", linger, l)
+		}
+	}
+}

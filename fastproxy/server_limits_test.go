@@ -2,8 +2,10 @@ package fastproxy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +113,37 @@ func TestServerAcceptsBodiesOverIntLimits(t *testing.T) {
 		// Feed some body so a proxy that holds small bodies moves on.
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(c, chunk)
+	}
+}
+
+// TestRefusedUploadIsReadByTheClient: a client that sends a body the edge
+// refuses (over max_body_bytes, by Content-Length or once a chunked body
+// crosses it) without waiting for 100 Continue keeps sending after the
+// 413. The proxy's close must not reset the connection under the answer:
+// it half-closes and drains first, so Go's client, still writing, reads
+// the 413 rather than "connection reset by peer".
+func TestRefusedUploadIsReadByTheClient(t *testing.T) {
+	t.Parallel()
+	o := edgeStartOrigin(t, nil)
+	s := edgeStart(t, edgeConfig(o.URL, edgeBodyCap(1<<20)), nil)
+	for _, chunked := range []bool{false, true} {
+		for i := range 3 {
+			body := io.Reader(bytes.NewReader(make([]byte, 16<<20)))
+			if chunked {
+				body = io.MultiReader(body)
+			}
+			req, err := http.NewRequest("POST", "http://"+edgeAddr(t, s)+"/up", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatalf("chunked %v, upload %d: %v; want the 413", chunked, i, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 413 {
+				t.Fatalf("chunked %v, upload %d: %d, want 413", chunked, i, resp.StatusCode)
+			}
+		}
 	}
 }

@@ -69,9 +69,19 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		err = &clientError{err: err, aborted: bodyFailed(body), plugin: pluginBodyFailed(body)}
 	}
 	hc.ReleaseWriter(bw)
+	early := false
 	if err != nil {
-		t.close(cc)
-		return false, err
+		var ce *clientError
+		if errors.As(err, &ce) || isTimeout(err) {
+			t.close(cc)
+			return false, err
+		}
+		// The backend stopped taking the request (reset, or closed): it
+		// may have answered first, as servers answer an upload they refuse
+		// from its head alone (a 413, a 401) and then close. That answer,
+		// when it came, is what the client gets, not a 502; the connection
+		// is broken, so the read ends at once either way.
+		early = true
 	}
 
 	// Let other connections' work run before reading the answer. The
@@ -87,10 +97,13 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	runtime.Gosched()
 
 	br := hc.AcquireReader(conn)
-	if err = readHead(&resp.Header, br); err != nil {
+	if herr := readHead(&resp.Header, br); herr != nil {
 		hc.ReleaseReader(br)
 		t.close(cc)
-		return false, err
+		if early {
+			return false, err // no answer: the failed write is the error
+		}
+		return false, herr
 	}
 	if resp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		// The connection speaks another protocol from here on: it is
@@ -103,7 +116,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		resp.SetBodyStream(newBackendTunnel(t, hc, cc, br), -1)
 		return false, nil
 	}
-	keep := !req.ConnectionClose() && !resp.Header.ConnectionClose()
+	keep := !early && !req.ConnectionClose() && !resp.Header.ConnectionClose()
 	size := resp.Header.ContentLength()
 	if req.Header.IsHead() || !bodyAllowed(resp.Header.StatusCode()) {
 		keep = keep && drained(br)
