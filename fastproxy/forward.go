@@ -219,6 +219,11 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 	if err == nil {
 		switch h := ctx.Response.BodyStream().(type) {
 		case outcomeHolder:
+			streaming = true
+			if outcome != balancer.Success {
+				h.holdInflight(l.pool, be.b) // a 5xx is judged by its head
+				break
+			}
 			// The answer is judged when its body ends (a backend that
 			// breaks off its bodies fails although its heads are fine).
 			var counts *attemptCounts
@@ -226,7 +231,7 @@ func (p *proxy) forward(ctx *fasthttp.RequestCtx, l *location, be *backend, s *p
 				counts = be.attempts
 			}
 			h.holdOutcome(l.pool, be.b, counts)
-			outcome, streaming = balancer.Streaming, true
+			outcome = balancer.Streaming
 		case inflightHolder:
 			streaming = true
 			h.holdInflight(l.pool, be.b)

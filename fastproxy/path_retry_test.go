@@ -191,19 +191,23 @@ func TestRetryMaxBodyBytesDecidesWhetherASizedBodyIsResent(t *testing.T) {
 // and failure_threshold 2, a backend answering 500 gets exactly two
 // requests (round-robin with a good one) and is then ejected; without
 // count_5xx its 500s are answers like any other and it keeps its share.
-// A 5xx is an answer, so it is passed to the client, not retried.
+// A 5xx is an answer, so it is passed to the client, not retried. The
+// same holds for a 500 whose body is large enough to stream.
 func TestPassiveHealthCounts5xxThroughTheProxy(t *testing.T) {
 	tests := []struct {
 		count5xx  bool
+		body      int   // bytes of the 500's body
 		wantFails int64 // requests reaching the failing backend out of 10
 	}{
-		{true, 2},
-		{false, 5},
+		{true, 7, 2},
+		{false, 7, 5},
+		{true, 200 << 10, 2},
+		{false, 200 << 10, 5},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprint("count_5xx=", tc.count5xx), func(t *testing.T) {
+		t.Run(fmt.Sprint("count_5xx=", tc.count5xx, "/body=", tc.body), func(t *testing.T) {
 			failing := pathStartOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-				http.Error(w, "broken", http.StatusInternalServerError)
+				http.Error(w, strings.Repeat("x", tc.body-1), http.StatusInternalServerError)
 			})
 			good := pathEchoOrigin(t, "good")
 			px := retryProxy(t, configs.Retry{}, configs.PassiveHealth{FailureThreshold: 2, Count5xx: tc.count5xx,

@@ -342,6 +342,7 @@ type backendBody[C interface{ Conn() net.Conn }] struct {
 	// the backend's attempts for the metrics.
 	pool   *balancer.Pool
 	pb     *balancer.Backend
+	judge  bool // holdOutcome: the body's end reports the outcome
 	counts *attemptCounts
 	// kept: KeepOpen handed b over; the response's close does nothing.
 	kept bool
@@ -383,14 +384,19 @@ type inflightHolder interface {
 }
 
 // outcomeHolder is a streamed backend body that keeps its request counted
-// by the balancer until the body is closed, and then reports whether it
-// came whole (balancer.Pool.Finish).
+// by the balancer until the body is closed, and then, after holdOutcome,
+// reports whether it came whole (balancer.Pool.Finish).
 type outcomeHolder interface {
+	inflightHolder
 	holdOutcome(p *balancer.Pool, b *balancer.Backend, counts *attemptCounts)
 }
 
+func (b *backendBody[C]) holdInflight(p *balancer.Pool, pb *balancer.Backend) {
+	b.pool, b.pb, b.judge = p, pb, false
+}
+
 func (b *backendBody[C]) holdOutcome(p *balancer.Pool, pb *balancer.Backend, counts *attemptCounts) {
-	b.pool, b.pb, b.counts = p, pb, counts
+	b.pool, b.pb, b.judge, b.counts = p, pb, true, counts
 }
 
 func (b *backendBody[C]) Read(p []byte) (int, error) {
@@ -463,7 +469,9 @@ func (b *backendBody[C]) release(err error) {
 	} else {
 		b.t.close(b.cc)
 	}
-	if b.pool != nil {
+	if b.pool != nil && !b.judge {
+		b.pool.Release(b.pb)
+	} else if b.pool != nil {
 		// A client that left says nothing of the backend: only the
 		// backend's own read error fails the answer.
 		o := balancer.Success
@@ -476,6 +484,6 @@ func (b *backendBody[C]) release(err error) {
 		b.pool.Finish(b.pb, o)
 	}
 	var zero C
-	b.hc, b.cc, b.br, b.inner, b.pool, b.pb, b.counts = nil, zero, nil, nil, nil, nil, nil
+	b.hc, b.cc, b.br, b.inner, b.pool, b.pb, b.judge, b.counts = nil, zero, nil, nil, nil, nil, false, nil
 	b.t.bodies.Put(b)
 }
