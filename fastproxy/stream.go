@@ -160,6 +160,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 		t.close(cc)
 		return false, &answeredError{err}
 	}
+	chunked := size == -1
 	if size == -2 {
 		// No length and not chunked: the body ends when the backend
 		// closes, so the connection cannot be reused.
@@ -176,7 +177,7 @@ func (t *streamTransport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Re
 	b.sent, b.failed, b.first, b.firstErr = 0, nil, nil, nil
 	b.method = append(b.method[:0], req.Header.Method()...)
 	b.target = append(b.target[:0], req.Header.RequestURI()...)
-	if size == -1 && !resp.ImmediateHeaderFlush {
+	if chunked && !resp.ImmediateHeaderFlush {
 		// The first chunk came with the head, and nothing has gone to the
 		// client yet: one that does not parse is a 502 now, not an empty
 		// reply once the server has begun the answer. (A sized or
