@@ -28,6 +28,9 @@ type edgeHandler struct {
 	// closing is the port's count of close-delimited answers being
 	// written, which shutdown waits for (nil: not counted, in tests).
 	closing *sync.WaitGroup
+	// streams is the port's count of streamed answers to be recorded
+	// (nil: not counted, in tests).
+	streams *sync.WaitGroup
 	// access is the access log; nil: none.
 	access *accesslog.Log
 	// requests counts answers for the metrics; nil: metrics are off.

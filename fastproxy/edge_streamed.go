@@ -61,6 +61,9 @@ func (a *streamedAnswer) hold(e *edgeHandler, ctx *fasthttp.RequestCtx, note *ac
 	a.en = en
 	inner.KeepOpen() // the response's close of it, in SetBodyStream, does nothing
 	a.inner = inner
+	if e.streams != nil {
+		e.streams.Add(1)
+	}
 	// SetBodyStream frames the answer anew from the length; an answer to
 	// an HTTP/1.0 client has had its Transfer-Encoding taken out
 	// (closeDelimited), and it must stay out.
@@ -100,6 +103,9 @@ func (a *streamedAnswer) end() {
 	if a.e.access != nil {
 		a.en.Duration = d
 		a.e.access.Record(&a.en)
+	}
+	if a.e.streams != nil {
+		a.e.streams.Done()
 	}
 }
 

@@ -1,6 +1,7 @@
 package fastproxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -96,4 +97,43 @@ func TestAccessLogRecordsAStreamedAnswerWhenItEnds(t *testing.T) {
 func portOf(addr string) string {
 	_, port, _ := net.SplitHostPort(addr)
 	return port
+}
+
+// A download still streaming when the shutdown's grace period ends is cut,
+// and its line (with the bytes that got through) is in the access log by
+// the time Shutdown returns, so closing the log after it loses nothing.
+func TestStreamCutByShutdownIsLogged(t *testing.T) {
+	origin, _ := pathCountingOrigin(t, func(c net.Conn, req *http.Request) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+		for range 500 {
+			if _, err := io.WriteString(c, strings.Repeat("d", 10000)); err != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	path := filepath.Join(t.TempDir(), "access.log")
+	l, err := accesslog.Open(path, accesslog.FormatJSON, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := pathStartProxy(t, &configs.Config{Services: []configs.Service{pathService("", pathLoc("/", origin))}},
+		Options{AccessLog: l})
+	resp, err := pathClient().Get("http://" + px.Addr + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	go io.Copy(io.Discard, resp.Body)
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	px.srv.Shutdown(ctx)
+	got := readAccess(t, l, path)
+	if len(got) != 1 || got[0].URI != "/download" || got[0].Bytes <= 0 || got[0].Bytes >= 100000000 {
+		t.Fatalf("access log after the shutdown: %+v; want the cut download with the bytes sent", got)
+	}
+	if got[0].DurationMs < 400 {
+		t.Errorf("the cut download lasted %vms in the log, want about 500 (until the cut)", got[0].DurationMs)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/spillway-lb/spillway/configs"
 	"github.com/spillway-lb/spillway/fastproxy/accesslog"
@@ -94,6 +95,10 @@ type edgePort struct {
 	// A connection holds its count until the answer is written or it
 	// closes (edgeConn.holdShutdown).
 	closing sync.WaitGroup
+	// streams counts the streamed answers not yet recorded in the access
+	// log and the metrics (edge_streamed.go), which shutdown gives a
+	// moment to record themselves once their connections are cut.
+	streams sync.WaitGroup
 	// edge is the handler of srv, which the port's connections name.
 	edge *edgeHandler
 	// requests and tunnels are the port's counters, for WriteMetrics.
@@ -250,7 +255,7 @@ func (s *Server) newFastServer(p *edgePort) *fasthttp.Server {
 		next = s.wrap(next)
 	}
 	h := &edgeHandler{next: next, log: s.log, set: &s.set, flushEach: s.opts.Plugins != nil, closing: &p.closing,
-		access: s.opts.AccessLog, tunnels: &p.tunnels, draining: &s.draining}
+		streams: &p.streams, access: s.opts.AccessLog, tunnels: &p.tunnels, draining: &s.draining}
 	if s.opts.Metrics {
 		h.requests = &p.requests
 	}
@@ -354,6 +359,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// streamRecordWait bounds how long shutdown waits for the streamed
+// answers it cut to be recorded.
+const streamRecordWait = time.Second
+
 // waitCtx waits for wg, or until ctx ends.
 func waitCtx(ctx context.Context, wg *sync.WaitGroup) {
 	done := make(chan struct{})
@@ -392,6 +401,15 @@ func (s *Server) drain(ctx context.Context) error {
 	}
 	if cut > 0 {
 		s.log.Warn("shutdown grace period ended; closed the connections still open", "connections", cut)
+		// A streamed answer cut now is recorded when its writer sees the
+		// closed connection: wait a little for those lines, so that the
+		// access log, closed after Shutdown, has them. One whose backend
+		// is stalled may take longer and is left.
+		bounded, cancel := context.WithTimeout(context.Background(), streamRecordWait)
+		for _, p := range s.ports {
+			waitCtx(bounded, &p.streams)
+		}
+		cancel()
 	}
 	s.serving.Wait()
 	if ctx.Err() != nil && cut > 0 {
